@@ -1,0 +1,79 @@
+// Loads config.yml and secret.yml, validates them and explains every error with its key path and a fix.
+// Never includes a secret value in an error message: only key paths and rules.
+
+import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { configSchema, secretSchema, type ConfigFile, type SecretFile } from './schema.js';
+
+export interface LoadedConfig {
+  config: ConfigFile;
+  secret: SecretFile;
+  configPath: string;
+  secretPath: string;
+}
+
+/** Reads both files; `secretPath` defaults to secret.yml next to config.yml. */
+export function loadConfig(configPath: string, secretPath?: string): LoadedConfig {
+  const cfgPath = path.resolve(configPath);
+  const secPath = path.resolve(secretPath ?? path.join(path.dirname(cfgPath), 'secret.yml'));
+  const config = validate(configSchema, readYaml(cfgPath, 'config.yml'), cfgPath, false);
+  const secret = validate(secretSchema, readYaml(secPath, 'secret.yml'), secPath, true);
+  config.agent.data_dir = path.resolve(path.dirname(cfgPath), config.agent.data_dir);
+  config.log.file = path.resolve(config.agent.data_dir, config.log.file);
+  if (process.platform !== 'win32') config.agent.intake.socket = path.resolve(config.agent.data_dir, config.agent.intake.socket);
+  checkSecretFileMode(secPath);
+  crossCheck(config, secret, secPath);
+  return { config, secret, configPath: cfgPath, secretPath: secPath };
+}
+
+function readYaml(file: string, label: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(`${label} (${file}): cannot read it (${code ?? 'error'}); create it or pass --config`);
+  }
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    // The YAML library quotes the offending source line; a secret.yml line may hold a secret, so keep only the position.
+    const where = e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : 'unknown position';
+    throw new ConfigError(`${label} (${file}): not valid YAML at ${where}: ${e.code}`);
+  }
+  return doc.toJS() ?? {};
+}
+
+function validate<S extends z.ZodType>(schema: S, value: unknown, file: string, isSecret: boolean): z.infer<S> {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const lines = r.error.issues.map((issue) => {
+    const key = issue.path.map(String).join('.') || '(top level)';
+    // zod messages name types and rules, never values; unrecognized keys name only the key.
+    const msg = issue.code === 'unrecognized_keys' ? `unknown key(s) ${issue.keys.join(', ')}: check the spelling against docs/configuration.md` : issue.message;
+    return `  ${key}: ${msg}`;
+  });
+  throw new ConfigError(`${isSecret ? 'secret.yml' : 'config.yml'} (${file}) is invalid:\n${lines.join('\n')}`);
+}
+
+function checkSecretFileMode(file: string): void {
+  if (process.platform === 'win32') return;
+  const mode = statSync(file).mode & 0o077;
+  if (mode !== 0) throw new ConfigError(`secret.yml (${file}) is readable by group or others: run chmod 600 ${file}`);
+}
+
+function crossCheck(config: ConfigFile, secret: SecretFile, secPath: string): void {
+  for (const t of config.targets) {
+    const s = secret.targets[t.name];
+    const needsBasic = t.type === 'scim' && t.auth.type === 'basic';
+    if (needsBasic ? !s?.basic_password : !s?.access_token)
+      throw new ConfigError(
+        `secret.yml (${secPath}): targets.${t.name}.${needsBasic ? 'basic_password' : 'access_token'} is missing: add the ${needsBasic ? 'password' : 'access token'} for target "${t.name}"`,
+      );
+    if (t.http.proxy.use && t.http.proxy.user && s?.proxy_password === undefined)
+      throw new ConfigError(`secret.yml (${secPath}): targets.${t.name}.proxy_password is missing: proxy user "${t.http.proxy.user}" needs a password`);
+  }
+}

@@ -1,0 +1,90 @@
+// The error family of pwsync: every failure a caller may branch on has a class with a stable `code`.
+// Messages never contain a password, a token or a request body that carries either.
+
+export abstract class PwsyncError extends Error {
+  static readonly code: string = 'E_PWSYNC';
+  readonly code: string;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = (new.target as unknown as { code: string }).code;
+  }
+}
+
+/** config.yml / secret.yml are missing, unreadable or invalid; the message names the key and the fix. */
+export class ConfigError extends PwsyncError {
+  static override readonly code = 'E_CONFIG';
+}
+
+/** An intake frame that can never be accepted (malformed, wrong version, wrong types, too large). */
+export class FrameError extends PwsyncError {
+  static override readonly code: string = 'E_BAD_FRAME';
+}
+export class FrameTooLargeError extends FrameError {
+  static override readonly code = 'E_FRAME_TOO_LARGE';
+}
+export class InvalidUtf16Error extends FrameError {
+  static override readonly code = 'E_INVALID_UTF16';
+}
+
+/** A change the agent will never forward (krbtgt, computer accounts, out of scope). Not a fault. */
+export class RefusedChangeError extends PwsyncError {
+  static override readonly code: string = 'E_REFUSED';
+  constructor(readonly reason: RefusalReason, message: string) {
+    super(message);
+  }
+}
+export type RefusalReason = 'krbtgt' | 'computer' | 'managed-service-account' | 'out-of-scope' | 'unknown-user' | 'disabled';
+
+/** The outbox could not commit (disk full, I/O error); the capture side must keep its copy and retry. */
+export class StorageError extends PwsyncError {
+  static override readonly code = 'E_STORAGE';
+}
+export class CorruptDatabaseError extends PwsyncError {
+  static override readonly code = 'E_DB_CORRUPT';
+}
+
+/** The directory (AD over LDAP) could not be asked; the change waits and is retried. */
+export class DirectoryUnavailableError extends PwsyncError {
+  static override readonly code = 'E_DIRECTORY_UNAVAILABLE';
+}
+/** The account is not in AD under base_dn (or ambiguous); the change is rejected. */
+export class DirectoryLookupError extends PwsyncError {
+  static override readonly code = 'E_DIRECTORY_LOOKUP';
+}
+
+// Target outcome classes (DESIGN §3.4). Delivery branches on these, never on message text.
+
+/** Network error, timeout, 5xx, 429: try again later (retryAfterMs when the target said so). */
+export class RetryableError extends PwsyncError {
+  static override readonly code = 'E_RETRYABLE';
+  constructor(message: string, readonly retryAfterMs?: number, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+/** This change can never succeed at this target (policy, charset, duplicate match, 400). */
+export class RejectedChangeError extends PwsyncError {
+  static override readonly code = 'E_REJECTED';
+  constructor(message: string, readonly detail?: string) {
+    super(message);
+  }
+}
+/** The user does not exist at the target yet, or is pending deletion: wait for provisioning. */
+export class NotProvisionedError extends PwsyncError {
+  static override readonly code = 'E_NOT_PROVISIONED';
+  constructor(message: string, readonly pendingDeletion = false) {
+    super(message);
+  }
+}
+/** 401/403: token expired, revoked or missing a scope. Pause the whole target and alert. */
+export class TargetUnusableError extends PwsyncError {
+  static override readonly code = 'E_TARGET_UNUSABLE';
+  constructor(message: string, readonly status?: number) {
+    super(message);
+  }
+}
+
+/** A stable code for any thrown value, for journal fields and frame replies. */
+export function errorCode(err: unknown): string {
+  return err instanceof PwsyncError ? err.code : 'E_INTERNAL';
+}
