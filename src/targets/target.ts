@@ -9,6 +9,13 @@ export interface TargetUser {
   matchedValue: string;
 }
 
+/** What a probe could establish. A search proves the token reads users; nothing harmless proves it may write. */
+export interface ProbeResult {
+  canRead: boolean;
+  /** false for IIJ and generic SCIM: escim_write_users (or write rights) is only proven by a real write. */
+  writeVerified: boolean;
+}
+
 export interface Target {
   readonly name: string;
   /**
@@ -18,7 +25,8 @@ export interface Target {
   checkPassword(password: string): void;
   /**
    * Returns the one user whose matching attribute equals `value`, `undefined` when there is none.
-   * Throws RejectedChangeError for 2+ hits, TargetUnusableError for 401/403, RetryableError for network/5xx/429.
+   * Throws RejectedChangeError for 2+ hits, TargetUnusableError for 401/403, RetryableError for network/5xx/429,
+   * NotProvisionedError when the target returns a hit whose value is not the searched one (treated as not found).
    */
   find(value: string): Promise<TargetUser | undefined>;
   /**
@@ -26,7 +34,10 @@ export interface Target {
    * with the target's `detail`), TargetUnusableError (401/403), RetryableError (network, timeout, 5xx, 429).
    */
   setPassword(user: TargetUser, password: string): Promise<void>;
-  /** A harmless authenticated request (a search that matches nobody), used by `pwsync check` and to resume. */
-  probe(): Promise<void>;
+  /**
+   * A harmless authenticated request (a search that matches nobody), used by `pwsync check` and to resume.
+   * Throws like `find`. The built-in targets resolve to a ProbeResult; `void` stays allowed for older fakes.
+   */
+  probe(): Promise<ProbeResult | void>;
   close(): Promise<void>;
 }

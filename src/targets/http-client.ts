@@ -1,0 +1,159 @@
+// The HTTP side of one target: one undici keep-alive pool (direct, or through the configured proxy), the target's
+// timeout as one deadline per request, the extra CA, and SCIM headers. Returns outcomes; classification is
+// classify.ts's job. Never puts the token, the proxy password or a request body into an outcome or an error.
+
+import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
+import { Agent, ProxyAgent, request, type Dispatcher } from 'undici';
+import type { TargetConfig } from '../config/schema.js';
+import { ConfigError } from '../errors.js';
+import { MAX_RESPONSE_BYTES, type HttpOutcome } from './classify.js';
+
+export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'PUT';
+
+export interface TargetCredentials {
+  /** The full Authorization header value ("Bearer …" or "Basic …"). */
+  authorization: string;
+  /** secret.yml targets.<name>.proxy_password, when the proxy needs one. */
+  proxyPassword?: string | undefined;
+  /** Every raw secret behind the headers (token, passwords), scrubbed from echoed text. */
+  secrets: readonly string[];
+}
+
+export interface TargetHttpClient {
+  /** "host:port" of the proxy, for messages; undefined when direct. */
+  readonly proxyLabel: string | undefined;
+  readonly timeoutMs: number;
+  /** Secrets to scrub (for classify's context). */
+  readonly secrets: readonly string[];
+  /** Sends one request; never throws for network failures (they come back as `kind: 'network'`). */
+  send(method: HttpMethod, url: string, body?: unknown): Promise<HttpOutcome>;
+  close(): Promise<void>;
+}
+
+type HttpSettings = Pick<TargetConfig, 'name' | 'timeout' | 'ca_file' | 'http'>;
+
+const USER_AGENT = 'pwsync/0.1 (password sync)';
+
+export function createTargetHttpClient(cfg: HttpSettings, creds: TargetCredentials, targetUrl: string): TargetHttpClient {
+  const timeoutMs = cfg.timeout;
+  const ca = cfg.ca_file !== undefined ? [...rootCertificates, readCaFile(cfg)] : undefined;
+  // undici's own timers bound each phase; our AbortController below bounds the whole request to `timeout`.
+  const tls = { timeout: timeoutMs, ...(ca ? { ca } : {}) };
+  const pool = { headersTimeout: timeoutMs, bodyTimeout: timeoutMs, keepAliveTimeout: 30_000 };
+
+  const proxyCfg = cfg.http.proxy;
+  let dispatcher: Dispatcher;
+  let proxyLabel: string | undefined;
+  const secrets = [...creds.secrets];
+  if (proxyCfg.use) {
+    const proxyUrl = proxyUrlOf(cfg);
+    proxyLabel = proxyUrl.host;
+    let token: string | undefined;
+    if (proxyCfg.user !== undefined) {
+      if (creds.proxyPassword === undefined) {
+        throw new ConfigError(`target ${cfg.name}: http.proxy.user is set: put the proxy password in secret.yml targets.${cfg.name}.proxy_password`);
+      }
+      const basic = Buffer.from(`${proxyCfg.user}:${creds.proxyPassword}`, 'utf8').toString('base64');
+      token = `Basic ${basic}`;
+      secrets.push(creds.proxyPassword, basic);
+    }
+    dispatcher = new ProxyAgent({
+      uri: proxyUrl.href,
+      ...(token ? { token } : {}),
+      // HTTPS targets (IIJ) go through a CONNECT tunnel; a plain-http target is sent in absolute form, which is
+      // what a forward proxy expects for http:// and lets it apply its own policy.
+      proxyTunnel: new URL(targetUrl).protocol === 'https:',
+      requestTls: tls,
+      proxyTls: { timeout: timeoutMs },
+      ...pool,
+    });
+  } else {
+    dispatcher = new Agent({ connect: tls, ...pool });
+  }
+
+  const headers = (withBody: boolean): Record<string, string> => ({
+    authorization: creds.authorization,
+    accept: 'application/scim+json, application/json',
+    'user-agent': USER_AGENT,
+    ...(withBody ? { 'content-type': 'application/scim+json' } : {}),
+  });
+
+  return {
+    proxyLabel,
+    timeoutMs,
+    secrets,
+    async send(method, url, body) {
+      const deadline = new AbortController();
+      const timer = setTimeout(() => deadline.abort(), timeoutMs);
+      try {
+        const res = await request(url, {
+          method,
+          dispatcher,
+          headers: headers(body !== undefined),
+          ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+          signal: deadline.signal,
+        });
+        const text = await readCapped(res.body);
+        return { kind: 'response', status: res.statusCode, headers: res.headers, body: text };
+      } catch (err) {
+        return networkOutcome(err, deadline.signal.aborted);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    async close() {
+      await dispatcher.close();
+    },
+  };
+}
+
+function readCaFile(cfg: HttpSettings): string {
+  try {
+    const pem = readFileSync(cfg.ca_file!, 'utf8');
+    if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM certificate');
+    return pem;
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new ConfigError(`target ${cfg.name}: ca_file ${cfg.ca_file}: cannot use it (${why}); give a PEM file with the CA certificate`);
+  }
+}
+
+function proxyUrlOf(cfg: HttpSettings): URL {
+  const { address, port } = cfg.http.proxy;
+  // The schema guarantees both when use is true; IIJ's sample gives a bare address ("192.168.0.10").
+  const host = /^[a-z][a-z0-9+.-]*:\/\//i.test(address!) ? address! : `http://${address!.includes(':') ? `[${address}]` : address}`;
+  const url = new URL(host);
+  url.port = String(port);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(`target ${cfg.name}: http.proxy.address must be a host name or an http(s):// URL`);
+  }
+  return url;
+}
+
+// Reads at most MAX_RESPONSE_BYTES; stopping early destroys the stream (and that connection), which is the point.
+async function readCapped(body: Dispatcher.ResponseData['body']): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    const b = chunk as Buffer;
+    if (size + b.length > MAX_RESPONSE_BYTES) {
+      chunks.push(b.subarray(0, MAX_RESPONSE_BYTES - size));
+      break;
+    }
+    chunks.push(b);
+    size += b.length;
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function networkOutcome(err: unknown, timedOut: boolean): HttpOutcome {
+  const e = err as { code?: unknown; message?: unknown; cause?: { code?: unknown } };
+  const code = typeof e.code === 'string' ? e.code : typeof e.cause?.code === 'string' ? e.cause.code : undefined;
+  const message = typeof e.message === 'string' ? e.message : String(err);
+  // undici reports a proxy's refusal only in the message text (no status field): "Proxy response (407) !== 200
+  // when HTTP Tunneling" for CONNECT, "Proxy Authentication Required (407)" for absolute-form requests.
+  const m = /Proxy response \((\d{3})\)|Proxy Authentication Required \((\d{3})\)/.exec(message);
+  const proxyStatus = m ? Number(m[1] ?? m[2]) : undefined;
+  return { kind: 'network', code, message, timedOut, ...(proxyStatus !== undefined ? { proxyStatus } : {}) };
+}

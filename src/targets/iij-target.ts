@@ -1,0 +1,77 @@
+// The IIJ ID Service target: finds a user with exactly the search IIJ's own Password Sync sends, sets the password.
+// Never sends a password IIJ cannot take (checked before any request); never puts the password or token in an error.
+
+import type { IijTargetConfig } from '../config/schema.js';
+import { RejectedChangeError } from '../errors.js';
+import { normaliseBaseUrl } from './base-url.js';
+import { createTargetHttpClient } from './http-client.js';
+import { expectStatus, writePassword } from './password-write.js';
+import { iijExternalIdFilter } from './scim-filter.js';
+import { pickOneUser, searchRequest } from './scim-messages.js';
+import type { ProbeResult, Target, TargetUser } from './target.js';
+
+export interface IijTargetOptions {
+  /** secret.yml targets.<name>.proxy_password. */
+  proxyPassword?: string | undefined;
+}
+
+/** The attributes IIJ's agent asks for, in its order (PassSync-WinAD/45162548.html). */
+const SEARCH_ATTRIBUTES = ['id', 'externalId'] as const;
+
+/** A fixed externalId nobody has: the probe's search must be harmless and must match nobody. */
+export const IIJ_PROBE_EXTERNAL_ID = 'pwsync-probe-2b7e1516-28ae-4d2a-a6f7-15880912cf4f';
+
+/**
+ * IIJ ID accepts only printable ASCII in passwords (its console and agents reject multibyte input); a password
+ * outside 0x20–0x7E could never be set, so it is rejected here, before any request, and the user must change it.
+ */
+export function checkIijPassword(target: string, password: string): void {
+  if (password.length === 0) throw new RejectedChangeError(`${target}: IIJ ID cannot set an empty password`);
+  for (let i = 0; i < password.length; i++) {
+    const c = password.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e) {
+      throw new RejectedChangeError(
+        `${target}: IIJ ID does not accept multibyte characters in passwords (only printable ASCII 0x20-0x7E); the user must choose another password`,
+      );
+    }
+  }
+}
+
+export function createIijTarget(cfg: IijTargetConfig, token: string, opts: IijTargetOptions = {}): Target {
+  const name = cfg.name;
+  const base = normaliseBaseUrl(cfg.url);
+  const searchUrl = `${base}Users/.search`;
+  const client = createTargetHttpClient(
+    cfg,
+    { authorization: `Bearer ${token}`, proxyPassword: opts.proxyPassword, secrets: [token] },
+    base,
+  );
+
+  async function search(value: string): Promise<TargetUser | undefined> {
+    const res = await client.send('POST', searchUrl, searchRequest(iijExternalIdFilter(value), SEARCH_ATTRIBUTES));
+    expectStatus(client, name, 'search', res, [200]);
+    return pickOneUser(name, res.body, 'externalId', value, 'exact');
+  }
+
+  return {
+    name,
+    checkPassword(password) {
+      checkIijPassword(name, password);
+    },
+    async find(value) {
+      // `externalId pr` never matches an empty externalId: no request can ever find this user.
+      if (value.length === 0) throw new RejectedChangeError(`${name}: the external ID computed from AD is empty; IIJ cannot match it`);
+      return search(value);
+    },
+    async setPassword(user, password) {
+      checkIijPassword(name, password);
+      await writePassword(client, name, base, cfg.password_update, user.id, password);
+    },
+    async probe(): Promise<ProbeResult> {
+      await search(IIJ_PROBE_EXTERNAL_ID);
+      // A search needs escim_read_users only; escim_write_users is proven by the first real password write.
+      return { canRead: true, writeVerified: false };
+    },
+    close: () => client.close(),
+  };
+}

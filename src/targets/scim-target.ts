@@ -1,0 +1,76 @@
+// A generic SCIM 2.0 target: GET /Users?filter=<match> eq "VALUE", then PATCH (or PUT) the password.
+// Allows any well-formed Unicode password; never puts the password, token or basic password in an error.
+
+import type { ScimTargetConfig, SecretFile } from '../config/schema.js';
+import { ConfigError, RejectedChangeError } from '../errors.js';
+import { normaliseBaseUrl } from './base-url.js';
+import { createTargetHttpClient, type TargetCredentials } from './http-client.js';
+import { expectStatus, writePassword } from './password-write.js';
+import { equalityFilter } from './scim-filter.js';
+import { pickOneUser } from './scim-messages.js';
+import type { ProbeResult, Target, TargetUser } from './target.js';
+
+export type TargetSecret = SecretFile['targets'][string];
+
+const PROBE_VALUE = 'pwsync-probe-2b7e1516-28ae-4d2a-a6f7-15880912cf4f';
+// Unpaired UTF-16 surrogates cannot be encoded as UTF-8: the server would store U+FFFD instead of the password.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+export function createScimTarget(cfg: ScimTargetConfig, secret: TargetSecret | undefined): Target {
+  const name = cfg.name;
+  const base = normaliseBaseUrl(cfg.url);
+  const match = cfg.match;
+  const client = createTargetHttpClient(cfg, credentialsFor(cfg, secret), base);
+
+  async function search(value: string): Promise<TargetUser | undefined> {
+    const query = `filter=${encodeURIComponent(equalityFilter(match, value))}&attributes=${encodeURIComponent(`id,${match}`)}`;
+    const res = await client.send('GET', `${base}Users?${query}`);
+    expectStatus(client, name, 'search', res, [200]);
+    // RFC 7643 §4.1: externalId is caseExact, userName is not; compare the way the server matched.
+    return pickOneUser(name, res.body, match, value, match === 'userName' ? 'case-insensitive' : 'exact');
+  }
+
+  function checkPassword(password: string): void {
+    if (password.length === 0) throw new RejectedChangeError(`${name}: an empty password cannot be set`);
+    if (LONE_SURROGATE.test(password)) {
+      throw new RejectedChangeError(`${name}: the password is not valid Unicode (unpaired surrogate); it cannot be sent as UTF-8`);
+    }
+  }
+
+  return {
+    name,
+    checkPassword,
+    async find(value) {
+      if (value.length === 0) throw new RejectedChangeError(`${name}: the ${match} computed from AD is empty; it cannot match`);
+      return search(value);
+    },
+    async setPassword(user, password) {
+      checkPassword(password);
+      await writePassword(client, name, base, cfg.password_update, user.id, password);
+    },
+    async probe(): Promise<ProbeResult> {
+      await search(PROBE_VALUE);
+      return { canRead: true, writeVerified: false };
+    },
+    close: () => client.close(),
+  };
+}
+
+function credentialsFor(cfg: ScimTargetConfig, secret: TargetSecret | undefined): TargetCredentials {
+  const proxyPassword = secret?.proxy_password;
+  if (cfg.auth.type === 'basic') {
+    const user = cfg.auth.user;
+    const password = secret?.basic_password;
+    if (user === undefined) throw new ConfigError(`target ${cfg.name}: auth.type is basic: set auth.user in config.yml`);
+    if (password === undefined) {
+      throw new ConfigError(`target ${cfg.name}: auth.type is basic: put the password in secret.yml targets.${cfg.name}.basic_password`);
+    }
+    const basic = Buffer.from(`${user}:${password}`, 'utf8').toString('base64');
+    return { authorization: `Basic ${basic}`, proxyPassword, secrets: [password, basic] };
+  }
+  const token = secret?.access_token;
+  if (token === undefined) {
+    throw new ConfigError(`target ${cfg.name}: put the bearer token in secret.yml targets.${cfg.name}.access_token`);
+  }
+  return { authorization: `Bearer ${token}`, proxyPassword, secrets: [token] };
+}
