@@ -1,0 +1,153 @@
+// The intake frame codec (DESIGN §3.1): 4-byte little-endian length + UTF-8 JSON, at most 64 KiB.
+// Pure logic, no I/O. Errors name the field and the rule, never a value: a frame may carry a password.
+
+import { z } from 'zod';
+import { FrameError, FrameTooLargeError, InvalidUtf16Error } from '../errors.js';
+
+export const MAX_FRAME_BYTES = 64 * 1024;
+const MAX_PASSWORD_CHARS = 1024;
+
+/** Accumulates stream chunks and yields whole frame payloads; throws FrameTooLargeError as soon as a header says so. */
+export class FrameReader {
+  private buf: Buffer = Buffer.alloc(0);
+
+  push(chunk: Buffer): Buffer[] {
+    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    const out: Buffer[] = [];
+    while (this.buf.length >= 4) {
+      const len = this.buf.readUInt32LE(0);
+      if (len > MAX_FRAME_BYTES) throw new FrameTooLargeError(`frame of ${len} bytes exceeds the ${MAX_FRAME_BYTES}-byte limit`);
+      if (this.buf.length < 4 + len) break;
+      out.push(this.buf.subarray(4, 4 + len));
+      this.buf = this.buf.subarray(4 + len);
+    }
+    return out;
+  }
+
+  /** Bytes of an incomplete frame still buffered (a peer that closes mid-frame sent a truncated frame). */
+  get pending(): number {
+    return this.buf.length;
+  }
+
+  /** Overwrites buffered bytes; they may hold part of a password. */
+  wipe(): void {
+    this.buf.fill(0);
+    this.buf = Buffer.alloc(0);
+  }
+}
+
+export function encodeFrame(message: unknown): Buffer {
+  const body = Buffer.from(JSON.stringify(message), 'utf8');
+  if (body.length > MAX_FRAME_BYTES) throw new FrameTooLargeError(`frame of ${body.length} bytes exceeds the ${MAX_FRAME_BYTES}-byte limit`);
+  const header = Buffer.alloc(4);
+  header.writeUInt32LE(body.length, 0);
+  return Buffer.concat([header, body]);
+}
+
+const attrValue = z.union([z.string().max(4096), z.array(z.string().max(4096)).max(64)]);
+
+const changeFrameSchema = z
+  .object({
+    v: z.literal(1),
+    type: z.literal('change'),
+    source: z.enum(['passfilt', 'samba', 'cli']),
+    dc: z.string().max(255).optional(),
+    account: z.string().min(1).max(256),
+    rid: z.number().int().min(0).max(0xffffffff).optional(),
+    guid: z
+      .string()
+      .regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/)
+      .optional(),
+    version: z
+      .object({ kvno: z.number().int().min(0).optional(), pwdLastSet: z.string().regex(/^\d{1,20}$/).optional() })
+      .optional(),
+    attrs: z.record(z.string().max(128), attrValue).optional(),
+    uac: z.number().int().min(0).optional(),
+    capturedAt: z.iso.datetime({ offset: true }),
+    password: z.string().min(1).max(MAX_PASSWORD_CHARS).optional(),
+    /** Set by the Windows filter when the UTF-16 password had an unpaired surrogate (it sends no password then). */
+    passwordInvalidUtf16: z.literal(true).optional(),
+  })
+  .strict();
+
+export type ChangeFrame = Omit<z.infer<typeof changeFrameSchema>, 'password' | 'passwordInvalidUtf16'> & { password: string };
+
+export interface IntakeReplyOk {
+  v: 1;
+  ok: true;
+  id: string;
+}
+export interface IntakeReplyError {
+  v: 1;
+  ok: false;
+  code: string;
+  message: string;
+}
+export type IntakeReply = IntakeReplyOk | IntakeReplyError;
+
+const fatalUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Decodes and validates one payload. Throws FrameError (or a subclass) with a message safe to send back. */
+export function parseChangeFrame(payload: Buffer): ChangeFrame {
+  let text: string;
+  try {
+    text = fatalUtf8.decode(payload);
+  } catch {
+    throw new FrameError('frame is not valid UTF-8');
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new FrameError('frame is not valid JSON');
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new FrameError('frame must be a JSON object');
+  const obj = json as Record<string, unknown>;
+  if (obj.v !== 1) throw new FrameError(`unsupported frame version (expected "v":1)`);
+  const r = changeFrameSchema.safeParse(obj);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const where = issue.path.map(String).join('.') || '(frame)';
+    const what = issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}` : describeIssue(issue.code);
+    throw new FrameError(`invalid frame field ${where}: ${what}`);
+  }
+  const f = r.data;
+  if (f.passwordInvalidUtf16) throw new InvalidUtf16Error(`the captured password of account ${f.account} is not valid UTF-16 (unpaired surrogate)`);
+  if (f.password === undefined) throw new FrameError('invalid frame field password: required');
+  if (hasLoneSurrogate(f.password)) throw new InvalidUtf16Error(`the password of account ${f.account} contains an unpaired surrogate`);
+  if (/[\u0000-\u001f\u007f]/.test(f.account)) throw new FrameError('invalid frame field account: control characters are not allowed');
+  return { ...f, password: f.password };
+}
+
+// zod's own messages are value-free, but keep the wording fixed so a frame's content can never leak through them.
+function describeIssue(code: string): string {
+  switch (code) {
+    case 'invalid_type':
+      return 'wrong type or missing';
+    case 'too_big':
+      return 'too long or too large';
+    case 'too_small':
+      return 'empty or too small';
+    case 'invalid_format':
+    case 'invalid_string':
+      return 'wrong format';
+    case 'invalid_value':
+    case 'invalid_literal':
+    case 'invalid_enum_value':
+      return 'value not allowed';
+    default:
+      return 'invalid';
+  }
+}
+
+function hasLoneSurrogate(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const n = s.charCodeAt(i + 1);
+      if (!(n >= 0xdc00 && n <= 0xdfff)) return true;
+      i++;
+    } else if (c >= 0xdc00 && c <= 0xdfff) return true;
+  }
+  return false;
+}

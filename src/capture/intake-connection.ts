@@ -1,0 +1,76 @@
+// Serves one capture connection: reads frames, hands each change to the intake and answers with the ack or a
+// coded error. A bad frame gets an error reply and the connection is closed; nothing here can crash the agent.
+
+import type { Socket } from 'node:net';
+import { PwsyncError, FrameError, errorCode } from '../errors.js';
+import { FrameReader, encodeFrame, parseChangeFrame, type ChangeFrame, type IntakeReply } from './frame.js';
+
+export interface IntakeHandler {
+  /** Commits the change durably and returns its id; throws a PwsyncError (refused, storage) otherwise. */
+  accept(frame: ChangeFrame): Promise<{ id: string }>;
+  /** Told about frames that never became a change (for the journal and metrics). */
+  frameRejected(err: PwsyncError, peer: string): void;
+}
+
+const IDLE_TIMEOUT_MS = 30_000;
+
+export function serveIntakeConnection(socket: Socket, intake: IntakeHandler, peer = 'local'): void {
+  const reader = new FrameReader();
+  let queue = Promise.resolve();
+  let closed = false;
+  socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy());
+  socket.on('error', () => socket.destroy());
+  socket.on('close', () => {
+    closed = true;
+    reader.wipe();
+  });
+
+  const reply = (r: IntakeReply, thenClose: boolean) => {
+    if (closed) return;
+    const out = encodeFrame(r);
+    if (thenClose) socket.end(out);
+    else socket.write(out);
+  };
+
+  const fail = (err: unknown, closeAfter: boolean) => {
+    const e = err instanceof PwsyncError ? err : undefined;
+    if (e instanceof FrameError) intake.frameRejected(e, peer);
+    reply({ v: 1, ok: false, code: errorCode(err), message: e ? e.message : 'internal error' }, closeAfter);
+  };
+
+  socket.on('data', (chunk: Buffer) => {
+    let payloads: Buffer[];
+    try {
+      payloads = reader.push(chunk);
+    } catch (err) {
+      socket.pause();
+      reader.wipe();
+      queue = queue.then(() => fail(err, true));
+      return;
+    }
+    for (const payload of payloads) {
+      // Frames of one connection are answered in order; parse now so the payload buffer can be wiped at once.
+      let frame: ChangeFrame | undefined;
+      let parseErr: unknown;
+      try {
+        frame = parseChangeFrame(payload);
+      } catch (err) {
+        parseErr = err;
+      } finally {
+        payload.fill(0);
+      }
+      queue = queue.then(async () => {
+        if (closed) return;
+        if (!frame) return fail(parseErr, true);
+        try {
+          const { id } = await intake.accept(frame);
+          reply({ v: 1, ok: true, id }, false);
+        } catch (err) {
+          fail(err, false);
+        } finally {
+          frame.password = '';
+        }
+      });
+    }
+  });
+}

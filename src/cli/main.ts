@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+// pwsync command line: a thin dispatcher; each command lives in its own module and calls the parts in src/.
+// Never accepts a password or token as an argument.
+
+import { PwsyncError } from '../errors.js';
+
+const USAGE = `pwsync — Active Directory → IIJ ID / SCIM password synchronisation agent
+
+Usage:
+  pwsync run     --config FILE [--secret FILE]    run the agent (intake, outbox, delivery)
+  pwsync check   --config FILE [--secret FILE]    validate the configuration and test each connection
+  pwsync status  --config FILE [--json]           queue counts, oldest pending age, per-target health
+  pwsync submit  --account NAME (--config FILE | --socket PATH) [--rid N]
+                                                 hand one password change to the agent; the password is
+                                                 read from stdin or a prompt, never from the command line
+  pwsync demo    [--once]                         emulator + agent on temporary paths, one change end to end
+  pwsync emulate [--port N] [--seed FILE]         run the IIJ ID Service API emulator
+  pwsync help
+
+Exit codes: 0 ok, 1 failed, 2 usage or configuration error.`;
+
+type Command = (argv: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  run: async () => (await import('./run.js')).runCommand,
+  check: async () => (await import('./check.js')).checkCommand,
+  status: async () => (await import('./status.js')).statusCommand,
+  submit: async () => (await import('./submit.js')).submitCommand,
+  demo: async () => (await import('./demo.js')).demoCommand,
+  emulate: async () => (await import('./emulate.js')).emulateCommand,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === 'help' || name === '--help' || name === '-h') {
+    process.stdout.write(USAGE + '\n');
+    return name ? 0 : 2;
+  }
+  const load = COMMANDS[name];
+  if (!load) {
+    process.stderr.write(`pwsync: unknown command "${name}"\n\n${USAGE}\n`);
+    return 2;
+  }
+  return (await load())(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof PwsyncError) {
+      process.stderr.write(`pwsync: ${err.message} [${err.code}]\n`);
+      process.exitCode = err.code === 'E_CONFIG' ? 2 : 1;
+    } else {
+      process.stderr.write(`pwsync: unexpected error: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

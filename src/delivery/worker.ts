@@ -1,0 +1,263 @@
+// The delivery worker: takes due changes, resolves the account in AD, drops stale changes, sets the password at the
+// target and records the outcome. Bounded concurrency; never two changes of one (account, target) in flight.
+// It holds a plaintext password only for the duration of one attempt and never writes it anywhere.
+
+import type { Directory, DirectoryUser } from '../directory/directory.js';
+import { computeExternalId } from '../directory/external-id.js';
+import type { UserAttributeConfig } from '../config/schema.js';
+import { NotProvisionedError, RejectedChangeError, TargetUnusableError, errorCode } from '../errors.js';
+import { EV } from '../journal/catalogue.js';
+import type { Journal } from '../journal/journal.js';
+import type { ChangeRow, Outbox } from '../outbox/store.js';
+import { passwordFingerprint } from '../outbox/seal.js';
+import type { RetryPolicy } from '../outbox/retry.js';
+import type { Target } from '../targets/target.js';
+import { classifyFailure, safeMessage } from './outcome.js';
+
+export interface DeliveryTarget {
+  target: Target;
+  rule: UserAttributeConfig;
+}
+
+export interface DeliveryOptions {
+  concurrency: number;
+  retry: RetryPolicy;
+  maxAgeMs: number;
+  notProvisionedHorizonMs: number;
+  fingerprintKey: Buffer;
+  now?: () => number;
+}
+
+export interface TargetHealth {
+  paused: boolean;
+  pausedReason?: string;
+  pausedAt?: number;
+  lastSuccessAt?: number;
+  lastErrorAt?: number;
+  lastError?: string;
+}
+
+type Stale = { stale: true; why: string } | { stale: false };
+
+export class DeliveryWorker {
+  private readonly targets = new Map<string, DeliveryTarget>();
+  private readonly health = new Map<string, TargetHealth>();
+  private active = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
+  private running = false;
+  private pumping = false;
+  private readonly idleWaiters: Array<() => void> = [];
+  private readonly now: () => number;
+
+  constructor(
+    private readonly outbox: Outbox,
+    private readonly directory: Directory,
+    targets: readonly DeliveryTarget[],
+    private readonly journal: Journal,
+    private readonly opts: DeliveryOptions,
+  ) {
+    this.now = opts.now ?? Date.now;
+    for (const t of targets) this.setTarget(t);
+    // A fresh start tries every target again: a token fixed while the agent was down must not stay "paused".
+    for (const t of targets) outbox.setTargetPaused(t.target.name, false);
+  }
+
+  setTarget(t: DeliveryTarget): void {
+    this.targets.set(t.target.name, t);
+    if (!this.health.has(t.target.name)) this.health.set(t.target.name, { paused: false });
+  }
+
+  targetHealth(): ReadonlyMap<string, TargetHealth> {
+    return this.health;
+  }
+
+  start(): void {
+    this.running = true;
+    this.notify();
+  }
+
+  /** Stops taking new work and waits for in-flight attempts to finish. */
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.active > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
+  }
+
+  /** Called by intake after a commit, and by operators' actions: look for due work now. */
+  notify(): void {
+    if (!this.running || this.pumping) return;
+    this.pumping = true;
+    try {
+      this.pump();
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** Resumes a paused target (after a new token and a successful probe). */
+  resume(name: string): void {
+    const h = this.health.get(name);
+    if (!h?.paused) return;
+    this.health.set(name, { ...h, paused: false, pausedReason: undefined, pausedAt: undefined });
+    this.outbox.setTargetPaused(name, false);
+    this.journal.write(EV.targetResumed, { target: name });
+    this.notify();
+  }
+
+  private pausedTargets(): Set<string> {
+    const s = new Set<string>();
+    for (const [name, h] of this.health) if (h.paused) s.add(name);
+    return s;
+  }
+
+  private pump(): void {
+    const skip = this.pausedTargets();
+    const rows = this.outbox.claimDue(this.opts.concurrency - this.active, skip);
+    for (const row of rows) {
+      this.active++;
+      void this.attempt(row).finally(() => {
+        this.active--;
+        if (this.active === 0 && !this.running) this.idleWaiters.splice(0).forEach((r) => r());
+        this.notify();
+      });
+    }
+    this.arm(skip);
+  }
+
+  private arm(skip: Set<string>): void {
+    if (!this.running) return;
+    const due = this.outbox.nextDueAt(skip);
+    if (due === undefined) return;
+    const at = Math.max(due, this.now() + 5);
+    if (this.timer && this.timerAt <= at) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = Infinity;
+      this.notify();
+    }, at - this.now());
+    this.timer.unref?.();
+  }
+
+  private async attempt(row: ChangeRow): Promise<void> {
+    const dt = this.targets.get(row.target);
+    const base = { change: row.captureId, account: row.account, target: row.target, attempt: row.attempts + 1 };
+    if (!dt) {
+      this.outbox.reschedule(row.id, 'pending', this.now() + this.opts.retry.maxMs, null, null, false);
+      return;
+    }
+    if (this.now() - row.receivedAt >= this.opts.maxAgeMs) {
+      this.outbox.finish(row.id, 'expired', 'E_EXPIRED', 'not delivered within queue.max_age');
+      this.journal.write(EV.expired, { ...base, reason: 'max_age' });
+      return;
+    }
+    let password: string | undefined;
+    try {
+      password = this.outbox.openSecret(row);
+      dt.target.checkPassword(password);
+      const user = await this.directory.resolve({ account: row.account, rid: row.rid ?? undefined, guid: row.guid ?? undefined }, [dt.rule.ad_bind.externalId]);
+      if (!user) {
+        this.outbox.finish(row.id, 'rejected', 'E_UNKNOWN_ACCOUNT', 'account not found in Active Directory');
+        this.journal.write(EV.unknownAccount, base);
+        return;
+      }
+      if (!user.inScope) {
+        this.outbox.finish(row.id, 'rejected', 'E_OUT_OF_SCOPE', 'account is outside ad.ldap.filter.user / base_dn');
+        this.journal.write(EV.outOfScope, { ...base, dn: user.dn });
+        return;
+      }
+      const stale = this.checkStale(row, user);
+      if (stale.stale) {
+        this.outbox.finish(row.id, 'superseded', 'E_SUPERSEDED', stale.why);
+        this.journal.write(EV.superseded, { ...base, reason: stale.why });
+        return;
+      }
+      const externalId = computeExternalId(user, dt.rule);
+      if (!externalId) {
+        this.outbox.finish(row.id, 'rejected', 'E_NO_EXTERNAL_ID', `attribute ${dt.rule.ad_bind.externalId} is empty`);
+        this.journal.write(EV.noExternalId, { ...base, attribute: dt.rule.ad_bind.externalId, dn: user.dn });
+        return;
+      }
+      const fingerprint = passwordFingerprint(this.opts.fingerprintKey, row.account, row.target, password);
+      const kvno = row.kvno ?? user.version.kvno ?? null;
+      if (this.outbox.lastDelivered(row.account, row.target)?.fingerprint === fingerprint) {
+        this.outbox.finish(row.id, 'done', 'E_DUPLICATE', 'same password already delivered', { fingerprint, kvno });
+        this.journal.write(EV.duplicateSuppressed, base);
+        return;
+      }
+      const started = this.now();
+      const tuser = await dt.target.find(externalId);
+      this.journal.write(EV.searchCompleted, { ...base, externalId, found: tuser !== undefined });
+      if (!tuser) throw new NotProvisionedError(`no user with ${dt.rule.ad_bind.externalId}-derived value ${JSON.stringify(externalId)} at ${row.target}`);
+      await dt.target.setPassword(tuser, password);
+      this.outbox.finish(row.id, 'done', undefined, undefined, { fingerprint, kvno });
+      this.markSuccess(row.target);
+      this.journal.write(EV.synced, { ...base, externalId, targetUserId: tuser.id, latencyMs: this.now() - row.receivedAt, requestMs: this.now() - started });
+    } catch (err) {
+      this.failed(row, err, base);
+    } finally {
+      password = undefined;
+    }
+  }
+
+  /** Invariant 2: AD's password version now must not be newer than the one this change carries. */
+  private checkStale(row: ChangeRow, user: DirectoryUser): Stale {
+    const adKvno = user.version.kvno;
+    if (row.kvno === null) {
+      // The capture carried no version (Windows filter, CLI): record what AD holds on first sight.
+      this.outbox.recordVersion(row.id, adKvno, user.version.pwdLastSet);
+      row.kvno = adKvno ?? null;
+      return { stale: false };
+    }
+    if (adKvno !== undefined && adKvno > row.kvno) return { stale: true, why: `AD password version ${adKvno} is newer than this change's ${row.kvno}` };
+    return { stale: false };
+  }
+
+  private failed(row: ChangeRow, err: unknown, base: Record<string, string | number>): void {
+    const now = this.now();
+    const t = classifyFailure(err, {
+      attempts: row.attempts, now, receivedAt: row.receivedAt, waitingSince: row.waitingSince, maxAgeMs: this.opts.maxAgeMs,
+      notProvisionedHorizonMs: this.opts.notProvisionedHorizonMs, retry: this.opts.retry,
+    });
+    const code = errorCode(err);
+    const message = safeMessage(err);
+    const detail = err instanceof RejectedChangeError ? err.detail : undefined;
+    this.markError(row.target, message);
+    switch (t.kind) {
+      case 'pause-target': {
+        this.outbox.reschedule(row.id, 'pending', now, code, message, false);
+        const h = this.health.get(row.target)!;
+        if (!h.paused) {
+          this.health.set(row.target, { ...h, paused: true, pausedReason: message, pausedAt: now });
+          this.outbox.setTargetPaused(row.target, true, message);
+          this.journal.write(t.event, { ...base, code, error: message, status: err instanceof TargetUnusableError ? err.status : undefined });
+        }
+        return;
+      }
+      case 'final':
+        this.outbox.finish(row.id, t.state, code, message);
+        this.journal.write(t.event, { ...base, code, error: message, detail });
+        return;
+      case 'retry':
+        this.outbox.reschedule(row.id, t.state, now + t.delayMs, code, message, t.countAttempt);
+        this.journal.write(t.event, { ...base, code, error: message, retryInMs: Math.round(t.delayMs) });
+        return;
+    }
+  }
+
+  private markSuccess(target: string): void {
+    const h = this.health.get(target);
+    if (h) h.lastSuccessAt = this.now();
+  }
+
+  private markError(target: string, message: string): void {
+    const h = this.health.get(target);
+    if (h) {
+      h.lastErrorAt = this.now();
+      h.lastError = message;
+    }
+  }
+}

@@ -1,0 +1,46 @@
+// The event catalogue: every journal event has a stable numeric ID, a level and a fixed message (docs/events.md).
+// Operators grep for IDs and support desks ask for them: never renumber, never reuse an ID.
+
+export type Level = 'error' | 'warn' | 'info' | 'debug';
+
+export interface EventDef {
+  readonly id: number;
+  readonly level: Level;
+  readonly message: string;
+}
+
+const def = (id: number, level: Level, message: string): EventDef => ({ id, level, message });
+
+export const EV = {
+  // 1xxx agent lifecycle
+  agentStarted: def(1000, 'info', 'Agent started'),
+  agentStopped: def(1001, 'info', 'Agent stopped'),
+  configReloaded: def(1002, 'info', 'Configuration reloaded'),
+  configReloadFailed: def(1003, 'error', 'Configuration reload failed; the previous configuration stays in force'),
+  keyCreated: def(1004, 'info', 'Sealing key created'),
+  recoveredInflight: def(1005, 'warn', 'Changes that were in flight when the agent stopped are queued again'),
+  // 2xxx capture and intake
+  captured: def(2000, 'info', 'Password change captured and committed'),
+  refused: def(2001, 'warn', 'Password change refused: it is never forwarded'),
+  intakeFrameRejected: def(2002, 'warn', 'Intake frame rejected'),
+  intakeStorageFailed: def(2003, 'error', 'Intake could not commit a change; the capture side keeps its copy'),
+  intakeListening: def(2004, 'info', 'Intake listening'),
+  outOfScope: def(2005, 'info', 'Account is outside the configured scope; change not forwarded'),
+  unknownAccount: def(2006, 'warn', 'Account not found in Active Directory; change not forwarded'),
+  // 3xxx delivery
+  synced: def(3000, 'info', 'Password delivered to target'),
+  retryScheduled: def(3001, 'warn', 'Delivery failed; retry scheduled'),
+  notProvisioned: def(3002, 'warn', 'User not found at target (not provisioned yet or pending deletion); waiting'),
+  rejected: def(3003, 'error', 'Target rejected the password change; the user must change the password again'),
+  superseded: def(3004, 'info', 'Change superseded by a newer password change; not sent'),
+  expired: def(3005, 'error', 'Change expired before it could be delivered; the user must change the password again'),
+  duplicateSuppressed: def(3006, 'info', 'Same password already delivered; finished without a request'),
+  noExternalId: def(3007, 'error', 'Account has no value for the external-ID attribute; change cannot be matched'),
+  searchCompleted: def(3010, 'debug', 'Target user search completed'),
+  // 4xxx targets and directory health
+  targetUnusable: def(4000, 'error', 'Target paused: credentials rejected (token expired, revoked or missing scope)'),
+  targetResumed: def(4001, 'info', 'Target resumed'),
+  directoryUnavailable: def(4100, 'error', 'Active Directory cannot be reached; changes wait'),
+} as const satisfies Record<string, EventDef>;
+
+export type EventName = keyof typeof EV;

@@ -1,0 +1,82 @@
+// The journal: structured events (catalogue ID, level, fixed message, fields) to a JSON-lines file and stderr.
+// It must never write a password or a token: fields with secret-looking keys are dropped before anything is written.
+
+import { appendFileSync, mkdirSync, openSync, closeSync, fchmodSync } from 'node:fs';
+import path from 'node:path';
+import { EventEmitter } from 'node:events';
+import type { EventDef, Level } from './catalogue.js';
+
+export type Fields = Record<string, string | number | boolean | null | undefined>;
+
+export interface JournalEntry {
+  ts: string;
+  id: number;
+  level: Level;
+  msg: string;
+  [field: string]: unknown;
+}
+
+const LEVEL_RANK: Record<Level, number> = { error: 0, warn: 1, info: 2, debug: 3 };
+// pino-style redaction configured once: these keys never reach a sink, whatever a caller passes.
+const SECRET_KEY = /pass(word)?|secret|token|authorization|cookie|credential|cleartext/i;
+
+export interface JournalOptions {
+  file?: string;
+  stderr?: boolean;
+  level?: Level;
+}
+
+export class Journal extends EventEmitter {
+  private fd: number | undefined;
+  private readonly level: Level;
+  private readonly toStderr: boolean;
+
+  constructor(opts: JournalOptions = {}) {
+    super();
+    this.level = opts.level ?? 'info';
+    this.toStderr = opts.stderr ?? false;
+    if (opts.file) {
+      mkdirSync(path.dirname(opts.file), { recursive: true, mode: 0o700 });
+      this.fd = openSync(opts.file, 'a', 0o600);
+      fchmodSync(this.fd, 0o600);
+    }
+  }
+
+  /** Writes one event. Synchronous on purpose: an event about a committed change must not be lost to a crash. */
+  write(ev: EventDef, fields: Fields = {}): JournalEntry {
+    const entry: JournalEntry = { ts: new Date().toISOString(), id: ev.id, level: ev.level, msg: ev.message };
+    for (const [k, v] of Object.entries(fields)) {
+      if (v === undefined || SECRET_KEY.test(k)) continue;
+      entry[k] = v;
+    }
+    if (LEVEL_RANK[ev.level] <= LEVEL_RANK[this.level]) {
+      const line = JSON.stringify(entry) + '\n';
+      if (this.fd !== undefined) appendFileSync(this.fd, line);
+      if (this.toStderr) process.stderr.write(line);
+    }
+    this.emit('event', entry);
+    return entry;
+  }
+
+  /** Resolves with the first event (from now on) matching `pred`; for the CLI and tests, never for delivery logic. */
+  waitFor(pred: (e: JournalEntry) => boolean, timeoutMs = 30_000): Promise<JournalEntry> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.off('event', onEvent);
+        reject(new Error(`no matching journal event within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const onEvent = (e: JournalEntry) => {
+        if (!pred(e)) return;
+        clearTimeout(timer);
+        this.off('event', onEvent);
+        resolve(e);
+      };
+      this.on('event', onEvent);
+    });
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}

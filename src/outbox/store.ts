@@ -1,0 +1,412 @@
+// The outbox: a SQLite (WAL, synchronous=FULL) store of password changes, one row per (change, target).
+// Passwords are stored only sealed (seal.ts) and erased in the same transaction that makes a row final.
+// Nothing here logs; callers journal what happened.
+
+import Database from 'better-sqlite3';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { CorruptDatabaseError, StorageError } from '../errors.js';
+import { openPassword, sealPassword } from './seal.js';
+import type { ChangeState, FinalState } from './states.js';
+
+export interface NewChange {
+  account: string;
+  targets: readonly string[];
+  source: string;
+  dc?: string;
+  rid?: number;
+  guid?: string;
+  kvno?: number;
+  pwdLastSet?: string;
+  capturedAt: string;
+  password: string;
+}
+
+export interface ChangeRow {
+  seq: number;
+  id: string;
+  captureId: string;
+  account: string;
+  target: string;
+  source: string;
+  dc: string | null;
+  rid: number | null;
+  guid: string | null;
+  kvno: number | null;
+  pwdLastSet: string | null;
+  capturedAt: string;
+  receivedAt: number;
+  state: ChangeState;
+  attempts: number;
+  nextAttemptAt: number;
+  waitingSince: number | null;
+  lastErrorCode: string | null;
+  lastError: string | null;
+  finalAt: number | null;
+  hasSecret: boolean;
+}
+
+export interface SupersededRow {
+  id: string;
+  captureId: string;
+  account: string;
+  target: string;
+}
+
+interface RawRow {
+  seq: number;
+  id: string;
+  capture_id: string;
+  account: string;
+  target: string;
+  source: string;
+  dc: string | null;
+  rid: number | null;
+  guid: string | null;
+  kvno: number | null;
+  pwd_last_set: string | null;
+  captured_at: string;
+  received_at: number;
+  state: ChangeState;
+  attempts: number;
+  next_attempt_at: number;
+  waiting_since: number | null;
+  last_error_code: string | null;
+  last_error: string | null;
+  final_at: number | null;
+  has_secret: number;
+}
+
+const COLUMNS = `seq, id, capture_id, account, target, source, dc, rid, guid, kvno, pwd_last_set, captured_at, received_at,
+  state, attempts, next_attempt_at, waiting_since, last_error_code, last_error, final_at, (box IS NOT NULL) AS has_secret`;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS changes (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  capture_id TEXT NOT NULL,
+  account TEXT NOT NULL,
+  target TEXT NOT NULL,
+  source TEXT NOT NULL,
+  dc TEXT, rid INTEGER, guid TEXT,
+  kvno INTEGER, pwd_last_set TEXT,
+  captured_at TEXT NOT NULL,
+  received_at INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  waiting_since INTEGER,
+  last_error_code TEXT, last_error TEXT,
+  final_at INTEGER,
+  nonce BLOB, box BLOB,
+  -- a final row never keeps its sealed password
+  CHECK (state NOT IN ('done','superseded','rejected','expired') OR (box IS NULL AND nonce IS NULL))
+);
+CREATE INDEX IF NOT EXISTS changes_due ON changes(state, next_attempt_at);
+CREATE INDEX IF NOT EXISTS changes_account ON changes(account, target, state);
+CREATE INDEX IF NOT EXISTS changes_capture ON changes(capture_id);
+CREATE TABLE IF NOT EXISTS delivered (
+  account TEXT NOT NULL, target TEXT NOT NULL, fingerprint TEXT NOT NULL, kvno INTEGER, at INTEGER NOT NULL,
+  PRIMARY KEY (account, target)
+);
+CREATE TABLE IF NOT EXISTS target_state (
+  target TEXT PRIMARY KEY, paused INTEGER NOT NULL, reason TEXT, since INTEGER NOT NULL
+);
+`;
+
+const OPEN_SQL = `('pending','waiting','parked')`;
+
+export class Outbox {
+  readonly db: Database.Database;
+
+  /** Opens the outbox for reading only (status, reports), without the key: sealed rows cannot be opened. */
+  static openReadOnly(file: string): Outbox {
+    return new Outbox(file, Buffer.alloc(0), Date.now, true);
+  }
+
+  constructor(
+    file: string,
+    private readonly sealKey: Buffer,
+    private readonly now: () => number = Date.now,
+    readonly = false,
+  ) {
+    if (readonly) {
+      try {
+        this.db = new Database(file, { readonly: true, fileMustExist: true });
+      } catch (err) {
+        throw new StorageError(`cannot open outbox ${file}: ${(err as Error).message}`, { cause: err });
+      }
+      return;
+    }
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    try {
+      this.db = new Database(file);
+      this.db.pragma('journal_mode = WAL');
+      // FULL: an ack promises durability, so each commit is fsynced, WAL included.
+      this.db.pragma('synchronous = FULL');
+      // Freed pages (erased ciphertext) are overwritten with zeros instead of lingering in the file.
+      this.db.pragma('secure_delete = ON');
+      this.db.pragma('busy_timeout = 5000');
+      const check = this.db.pragma('quick_check', { simple: true });
+      if (check !== 'ok') throw new CorruptDatabaseError(`outbox ${file} failed its integrity check (${String(check)}): restore it from backup or move it aside`);
+      this.db.exec(SCHEMA);
+    } catch (err) {
+      if (err instanceof CorruptDatabaseError) throw err;
+      const code = (err as { code?: string }).code ?? '';
+      if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB')
+        throw new CorruptDatabaseError(`outbox ${file} is not a valid database (${code}): restore it from backup or move it aside`, { cause: err });
+      throw new StorageError(`cannot open outbox ${file}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /**
+   * Commits a captured change for every target in one transaction and supersedes older open rows of the same
+   * (account, target) — unless the older row carries a newer password version, in which case the new row is the stale one.
+   */
+  insertChange(c: NewChange): { captureId: string; ids: string[]; superseded: SupersededRow[] } {
+    const captureId = randomUUID();
+    const account = c.account.toLowerCase();
+    const now = this.now();
+    const ids: string[] = [];
+    const superseded: SupersededRow[] = [];
+    const insert = this.db.prepare(
+      `INSERT INTO changes (id, capture_id, account, target, source, dc, rid, guid, kvno, pwd_last_set, captured_at,
+         received_at, state, next_attempt_at, nonce, box)
+       VALUES (@id, @captureId, @account, @target, @source, @dc, @rid, @guid, @kvno, @pwdLastSet, @capturedAt, @now,
+         'pending', @now, @nonce, @box)`,
+    );
+    const older = this.db.prepare(
+      `SELECT id, capture_id, kvno FROM changes WHERE account = ? AND target = ? AND state IN ${OPEN_SQL} AND id <> ?`,
+    );
+    const tx = this.db.transaction(() => {
+      for (const target of c.targets) {
+        const id = randomUUID();
+        const sealed = sealPassword(this.sealKey, id, account, target, c.password);
+        insert.run({
+          id, captureId, account, target, source: c.source, dc: c.dc ?? null, rid: c.rid ?? null, guid: c.guid ?? null,
+          kvno: c.kvno ?? null, pwdLastSet: c.pwdLastSet ?? null, capturedAt: c.capturedAt, now, nonce: sealed.nonce, box: sealed.box,
+        });
+        ids.push(id);
+        for (const o of older.all(account, target, id) as Array<{ id: string; capture_id: string; kvno: number | null }>) {
+          if (c.kvno !== undefined && o.kvno !== null && o.kvno > c.kvno) {
+            // The queued row is newer (a late, re-delivered capture): the new one is the stale change.
+            this.finishTx(id, 'superseded', 'E_SUPERSEDED', `older than queued change ${o.capture_id}`);
+            superseded.push({ id, captureId, account, target });
+          } else {
+            this.finishTx(o.id, 'superseded', 'E_SUPERSEDED', `superseded by change ${captureId}`);
+            superseded.push({ id: o.id, captureId: o.capture_id, account, target });
+          }
+        }
+      }
+    });
+    this.write(() => tx());
+    return { captureId, ids, superseded };
+  }
+
+  /**
+   * Marks up to `limit` due rows inflight and returns them, oldest first; never two rows of one (account, target)
+   * in flight. Paused targets are skipped.
+   */
+  claimDue(limit: number, skipTargets: ReadonlySet<string>): ChangeRow[] {
+    if (limit <= 0) return [];
+    const now = this.now();
+    const rows = this.db
+      .prepare(
+        `SELECT ${COLUMNS} FROM changes c WHERE c.state IN ('pending','waiting') AND c.next_attempt_at <= ?
+           AND NOT EXISTS (SELECT 1 FROM changes i WHERE i.account = c.account AND i.target = c.target AND i.state = 'inflight')
+         ORDER BY c.next_attempt_at, c.seq LIMIT ?`,
+      )
+      .all(now, limit + skipTargets.size * limit) as RawRow[];
+    const picked: ChangeRow[] = [];
+    const keys = new Set<string>();
+    const mark = this.db.prepare(`UPDATE changes SET state = 'inflight' WHERE id = ? AND state IN ('pending','waiting')`);
+    this.write(() =>
+      this.db.transaction(() => {
+        for (const r of rows) {
+          if (picked.length >= limit) break;
+          const key = `${r.account}\0${r.target}`;
+          if (skipTargets.has(r.target) || keys.has(key)) continue;
+          if (mark.run(r.id).changes === 1) {
+            keys.add(key);
+            picked.push({ ...toRow(r), state: 'inflight' });
+          }
+        }
+      })(),
+    );
+    return picked;
+  }
+
+  /** Earliest next_attempt_at of a claimable row, for the worker's timer. */
+  nextDueAt(skipTargets: ReadonlySet<string>): number | undefined {
+    const rows = this.db
+      .prepare(`SELECT target, MIN(next_attempt_at) AS at FROM changes WHERE state IN ('pending','waiting') GROUP BY target`)
+      .all() as Array<{ target: string; at: number }>;
+    let min: number | undefined;
+    for (const r of rows) if (!skipTargets.has(r.target) && (min === undefined || r.at < min)) min = r.at;
+    return min;
+  }
+
+  openSecret(row: ChangeRow): string {
+    const r = this.db.prepare(`SELECT nonce, box FROM changes WHERE id = ?`).get(row.id) as { nonce: Buffer | null; box: Buffer | null } | undefined;
+    if (!r?.nonce || !r.box) throw new StorageError(`change ${row.id} has no sealed password any more`);
+    return openPassword(this.sealKey, row.id, row.account, row.target, { nonce: r.nonce, box: r.box });
+  }
+
+  /** Final state; erases the sealed password in the same transaction. `fingerprint` records a delivered password. */
+  finish(id: string, state: FinalState, code?: string, error?: string, delivered?: { fingerprint: string; kvno: number | null }): void {
+    this.write(() =>
+      this.db.transaction(() => {
+        this.finishTx(id, state, code, error);
+        if (delivered) {
+          const r = this.db.prepare(`SELECT account, target FROM changes WHERE id = ?`).get(id) as { account: string; target: string };
+          this.db
+            .prepare(
+              `INSERT INTO delivered (account, target, fingerprint, kvno, at) VALUES (?, ?, ?, ?, ?)
+               ON CONFLICT (account, target) DO UPDATE SET fingerprint = excluded.fingerprint, kvno = excluded.kvno, at = excluded.at`,
+            )
+            .run(r.account, r.target, delivered.fingerprint, delivered.kvno, this.now());
+        }
+      })(),
+    );
+  }
+
+  private finishTx(id: string, state: FinalState, code?: string, error?: string): void {
+    this.db
+      .prepare(
+        `UPDATE changes SET state = ?, final_at = ?, nonce = NULL, box = NULL, last_error_code = COALESCE(?, last_error_code),
+           last_error = COALESCE(?, last_error) WHERE id = ?`,
+      )
+      .run(state, this.now(), code ?? null, error ?? null, id);
+  }
+
+  /** Back to pending/waiting with a due time; `countAttempt` false when the row never reached the target. */
+  reschedule(id: string, state: 'pending' | 'waiting' | 'parked', dueAt: number, code: string | null, error: string | null, countAttempt: boolean): void {
+    this.write(() =>
+      this.db
+        .prepare(
+          `UPDATE changes SET state = ?, next_attempt_at = ?, attempts = attempts + ?, last_error_code = ?, last_error = ?,
+             waiting_since = CASE WHEN ? = 'E_NOT_PROVISIONED' THEN COALESCE(waiting_since, ?) ELSE waiting_since END
+           WHERE id = ?`,
+        )
+        .run(state, dueAt, countAttempt ? 1 : 0, code, error, code, this.now(), id),
+    );
+  }
+
+  /** Records the AD password version first seen for a change that did not carry one. */
+  recordVersion(id: string, kvno: number | undefined, pwdLastSet: string | undefined): void {
+    this.write(() =>
+      this.db.prepare(`UPDATE changes SET kvno = COALESCE(kvno, ?), pwd_last_set = COALESCE(pwd_last_set, ?) WHERE id = ?`).run(kvno ?? null, pwdLastSet ?? null, id),
+    );
+  }
+
+  /** After a crash or stop: rows left inflight are due again (delivery is at-least-once; setting a password twice is harmless). */
+  recoverInflight(): number {
+    return this.write(() => this.db.prepare(`UPDATE changes SET state = 'pending', next_attempt_at = ? WHERE state = 'inflight'`).run(this.now()).changes);
+  }
+
+  lastDelivered(account: string, target: string): { fingerprint: string; kvno: number | null; at: number } | undefined {
+    return this.db.prepare(`SELECT fingerprint, kvno, at FROM delivered WHERE account = ? AND target = ?`).get(account.toLowerCase(), target) as
+      | { fingerprint: string; kvno: number | null; at: number }
+      | undefined;
+  }
+
+  get(id: string): ChangeRow | undefined {
+    const r = this.db.prepare(`SELECT ${COLUMNS} FROM changes WHERE id = ? OR capture_id = ? ORDER BY seq LIMIT 1`).get(id, id) as RawRow | undefined;
+    return r ? toRow(r) : undefined;
+  }
+
+  list(filter: { states?: readonly ChangeState[]; account?: string; limit?: number } = {}): ChangeRow[] {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (filter.states?.length) {
+      where.push(`state IN (${filter.states.map(() => '?').join(',')})`);
+      args.push(...filter.states);
+    }
+    if (filter.account) {
+      where.push('account = ?');
+      args.push(filter.account.toLowerCase());
+    }
+    args.push(filter.limit ?? 100);
+    const sql = `SELECT ${COLUMNS} FROM changes ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq DESC LIMIT ?`;
+    return (this.db.prepare(sql).all(...args) as RawRow[]).map(toRow);
+  }
+
+  /** Open rows received before `cutoff` (for max_age expiry). */
+  olderThan(cutoff: number, limit = 1000): ChangeRow[] {
+    return (this.db.prepare(`SELECT ${COLUMNS} FROM changes WHERE state IN ${OPEN_SQL} AND received_at < ? ORDER BY seq LIMIT ?`).all(cutoff, limit) as RawRow[]).map(toRow);
+  }
+
+  countsByState(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const r of this.db.prepare(`SELECT state, COUNT(*) AS n FROM changes GROUP BY state`).all() as Array<{ state: string; n: number }>) out[r.state] = r.n;
+    return out;
+  }
+
+  oldestOpenReceivedAt(): number | undefined {
+    const r = this.db.prepare(`SELECT MIN(received_at) AS at FROM changes WHERE state IN ('pending','waiting','inflight','parked')`).get() as { at: number | null };
+    return r.at ?? undefined;
+  }
+
+  /** Persists a target's pause so `pwsync status` (another process) and a restart see it. */
+  setTargetPaused(target: string, paused: boolean, reason?: string): void {
+    this.write(() =>
+      this.db
+        .prepare(`INSERT INTO target_state (target, paused, reason, since) VALUES (?, ?, ?, ?)
+                  ON CONFLICT (target) DO UPDATE SET paused = excluded.paused, reason = excluded.reason, since = excluded.since`)
+        .run(target, paused ? 1 : 0, reason ?? null, this.now()),
+    );
+  }
+
+  /** Per target: pause state, last success and last error, derived from the rows. */
+  targetSummary(): Array<{ target: string; paused: boolean; reason: string | null; since: number | null; lastSuccessAt: number | null; lastErrorAt: number | null; lastError: string | null }> {
+    const names = new Set<string>();
+    const paused = new Map<string, { paused: number; reason: string | null; since: number }>();
+    for (const r of this.db.prepare(`SELECT target, paused, reason, since FROM target_state`).all() as Array<{ target: string; paused: number; reason: string | null; since: number }>) {
+      paused.set(r.target, r);
+      names.add(r.target);
+    }
+    const ok = new Map<string, number>();
+    for (const r of this.db.prepare(`SELECT target, MAX(final_at) AS at FROM changes WHERE state = 'done' GROUP BY target`).all() as Array<{ target: string; at: number }>) {
+      ok.set(r.target, r.at);
+      names.add(r.target);
+    }
+    const errs = new Map<string, { at: number; error: string }>();
+    for (const r of this.db
+      .prepare(`SELECT target, COALESCE(final_at, next_attempt_at) AS at, last_error AS error FROM changes c WHERE last_error IS NOT NULL AND state <> 'superseded'
+                AND seq = (SELECT MAX(seq) FROM changes d WHERE d.target = c.target AND d.last_error IS NOT NULL AND d.state <> 'superseded')`)
+      .all() as Array<{ target: string; at: number; error: string }>) {
+      errs.set(r.target, r);
+      names.add(r.target);
+    }
+    return [...names].sort().map((t) => ({
+      target: t, paused: paused.get(t)?.paused === 1, reason: paused.get(t)?.reason ?? null, since: paused.get(t)?.since ?? null,
+      lastSuccessAt: ok.get(t) ?? null, lastErrorAt: errs.get(t)?.at ?? null, lastError: errs.get(t)?.error ?? null,
+    }));
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** Turns SQLite failures (disk full, I/O) into StorageError so intake answers the capture with E_STORAGE. */
+  private write<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (typeof code === 'string' && code.startsWith('SQLITE_')) throw new StorageError(`outbox write failed (${code})`, { cause: err });
+      throw err;
+    }
+  }
+}
+
+function toRow(r: RawRow): ChangeRow {
+  return {
+    seq: r.seq, id: r.id, captureId: r.capture_id, account: r.account, target: r.target, source: r.source, dc: r.dc, rid: r.rid,
+    guid: r.guid, kvno: r.kvno, pwdLastSet: r.pwd_last_set, capturedAt: r.captured_at, receivedAt: r.received_at, state: r.state,
+    attempts: r.attempts, nextAttemptAt: r.next_attempt_at, waitingSince: r.waiting_since, lastErrorCode: r.last_error_code,
+    lastError: r.last_error, finalAt: r.final_at, hasSecret: r.has_secret === 1,
+  };
+}
