@@ -83,6 +83,8 @@ export interface NewUserInput {
   /** Set as is, WITHOUT the password policy (the control API is the admin back door). */
   password?: string;
   pendingDeletion?: boolean;
+  /** Control API only: skip the externalId uniqueness check (to test a client's handling of 2+ search hits). */
+  allowDuplicateExternalId?: boolean;
   /** Any other SCIM attribute (title, phoneNumbers, extension objects …). */
   [attribute: string]: unknown;
 }

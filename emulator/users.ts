@@ -84,7 +84,7 @@ export class UserStore {
   async create(body: unknown, source: Source): Promise<StoredUser> {
     if (!isPlainObject(body)) throw new ScimError(400, 'invalidSyntax', 'The request body must be a User object.');
     if (source === 'scim') requireUserSchema(body);
-    const { password, pendingDeletion, rest } = takeEmulatorFields(body, source);
+    const { password, pendingDeletion, allowDuplicateExternalId, rest } = takeEmulatorFields(body, source);
     const attributes = withDefaults(normaliseAttributes(rest));
     if (source === 'control' && attributes.emails === undefined) {
       attributes.emails = [{ value: attributes.userName, primary: true }];
@@ -92,7 +92,7 @@ export class UserStore {
     validateAttributes(attributes, true);
     const hash = password === undefined ? undefined : await this.preparePassword(undefined, password, source);
     // Synchronous from here: the uniqueness check and the insert cannot interleave with another request.
-    this.assertUnique(attributes, undefined);
+    this.assertUnique(attributes, undefined, allowDuplicateExternalId);
     const now = this.options.now();
     const user: StoredUser = {
       id: randomUUID(), created: now, lastModified: now, version: 1, attributes, pendingDeletion,
@@ -246,13 +246,13 @@ export class UserStore {
     return now;
   }
 
-  private assertUnique(attributes: UserAttributes, exceptId: string | undefined): void {
+  private assertUnique(attributes: UserAttributes, exceptId: string | undefined, allowDuplicateExternalId = false): void {
     const userName = String(attributes.userName).toLowerCase();
     const externalId = typeof attributes.externalId === 'string' ? attributes.externalId : '';
     for (const other of this.users.values()) {
       if (other.id === exceptId) continue;
       const sameName = String(other.attributes.userName).toLowerCase() === userName;
-      const sameExternal = externalId !== '' && other.attributes.externalId === externalId;
+      const sameExternal = !allowDuplicateExternalId && externalId !== '' && other.attributes.externalId === externalId;
       if (!sameName && !sameExternal) continue;
       // Wording from IIJ Directory Sync's documented errors (reference §4.4).
       if (other.pendingDeletion) {
@@ -272,10 +272,11 @@ function requireUserSchema(body: Record<string, unknown>): void {
 
 /** Takes password (and, for the control API, pendingDeletion) out of a user body. */
 function takeEmulatorFields(body: Record<string, unknown>, source: Source):
-  { password: string | undefined; pendingDeletion: boolean; rest: Record<string, unknown> } {
+  { password: string | undefined; pendingDeletion: boolean; allowDuplicateExternalId: boolean; rest: Record<string, unknown> } {
   const rest: Record<string, unknown> = {};
   let password: string | undefined;
   let pendingDeletion = false;
+  let allowDuplicateExternalId = false;
   for (const [key, value] of Object.entries(body)) {
     if (key.toLowerCase() === 'password') {
       if (typeof value !== 'string') throw new ScimError(400, 'invalidValue', 'password must be a string.');
@@ -283,7 +284,11 @@ function takeEmulatorFields(body: Record<string, unknown>, source: Source):
     } else if (source === 'control' && key === 'pendingDeletion') {
       if (typeof value !== 'boolean') throw new ScimError(400, 'invalidValue', 'pendingDeletion must be a boolean.');
       pendingDeletion = value;
+    } else if (source === 'control' && key === 'allowDuplicateExternalId') {
+      // Control-API back door: IIJ enforces externalId uniqueness, but a client must still survive 2+ search hits
+      // (data migrated before the rule, or a different target), so tests can create that inconsistency on purpose.
+      allowDuplicateExternalId = value === true;
     } else rest[key] = value;
   }
-  return { password, pendingDeletion, rest };
+  return { password, pendingDeletion, allowDuplicateExternalId, rest };
 }
