@@ -170,11 +170,6 @@ test('nested group membership counts with matching-rule-in-chain, and DNs with s
       `CN=PwsyncUsers,OU=Staff,${dc.baseDn}`,
       new Change({ operation: 'add', modification: new Attribute({ type: 'member', values: [groupDn] }) }),
     );
-  } catch (err) {
-    await admin.unbind();
-    throw err;
-  }
-  try {
     const chain = `(memberOf:1.2.840.113556.1.4.1941:=CN=PwsyncUsers,OU=Staff,${dc.baseDn})`;
     const direct = `(memberOf=CN=PwsyncUsers,OU=Staff,${dc.baseDn})`;
     await withDirectory(createLdapDirectory(config(dc, { filter: chain }), dc.readerPassword), async (d) => {
@@ -203,6 +198,7 @@ test('kvno increases after a password set; disabled and moved accounts are repor
   if (!dc) return;
   const name = uniqueName('kv');
   const dn = await createUser(dc, name, { employeeID: 'E9001' });
+  let current = dn;
   try {
     await withDirectory(createLdapDirectory(config(dc, { filter: `(memberOf=CN=PwsyncUsers,OU=Staff,${dc.baseDn})` }), dc.readerPassword), async (d) => {
       const before = await d.resolve({ account: name }, []);
@@ -217,16 +213,14 @@ test('kvno increases after a password set; disabled and moved accounts are repor
       assert.equal(disabled?.enabled, false);
       assert.equal((disabled?.userAccountControl ?? 0) & 2, 2);
 
-      const moved = await moveUser(dc, dn, `OU=Outside,${dc.baseDn}`);
+      const moved = (current = await moveUser(dc, dn, `OU=Outside,${dc.baseDn}`));
       const m = await d.resolve({ account: name }, []);
       assert.equal(m?.dn, moved);
       // Same object, same GUID, after the move.
       assert.equal(m?.guid, before.guid);
-      await deleteUser(dc, moved);
     });
-  } catch (err) {
-    await deleteUser(dc, dn).catch(() => undefined);
-    throw err;
+  } finally {
+    await deleteUser(dc, current);
   }
 });
 
