@@ -1,7 +1,7 @@
 // Test stack: the IIJ emulator, a real agent (in-process or as a child process) with real config files, the real
 // Samba AD DC as directory. Helpers wait on journal events, never on sleeps.
 
-import { mkdtempSync, writeFileSync, readFileSync, existsSync, watch, readdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, existsSync, watch, readdirSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
@@ -128,6 +128,7 @@ export async function waitForJournal(file: string, pred: (e: JournalEntry) => bo
     if (left <= 0) throw new Error(`no matching journal entry in ${file} within ${timeoutMs} ms`);
     await new Promise<void>((resolve) => {
       const dir = path.dirname(file);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
       const w = watch(dir, () => {
         w.close();
         clearTimeout(t);
