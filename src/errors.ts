@@ -88,3 +88,12 @@ export class TargetUnusableError extends PwsyncError {
 export function errorCode(err: unknown): string {
   return err instanceof PwsyncError ? err.code : 'E_INTERNAL';
 }
+
+/** Samba syncpasswords handed the hook an LDIF entry that is not valid RFC 2849 (or not one entry). The message
+ *  gives a line number and a fixed reason, never a value: the entry carries a cleartext password. */
+export class LdifError extends PwsyncError {
+  static override readonly code = 'E_LDIF';
+  constructor(message: string, readonly line?: number) {
+    super(line === undefined ? message : `LDIF line ${line}: ${message}`);
+  }
+}
