@@ -90,6 +90,8 @@ class LdapDirectory implements Directory {
     // now so a typo is a config error naming the key, not a retry loop of failed lookups.
     this.#userFilter = cfg.filter.user.trim().startsWith('(') ? cfg.filter.user.trim() : `(${cfg.filter.user.trim()})`;
     try {
+      // ldapts quietly closes a missing final ")" of an &/| filter; an operator's typo must not be "fixed".
+      if (!balanced(this.#userFilter)) throw new Error('unbalanced parentheses');
       FilterParser.parseString(this.#userFilter);
     } catch (err) {
       throw new ConfigError(`ad.ldap.filter.user is not a valid LDAP filter (RFC 4515): ${describe(err)}`);
@@ -339,6 +341,16 @@ function tlsOptions(cfg: LdapConfig): ConnectionOptions {
   // while the config lists an IP. tls_servername says which name to verify (and send as SNI).
   if (s.tls_servername !== undefined) opts.servername = s.tls_servername;
   return opts;
+}
+
+/** Parentheses balance (values carry literal parens only as \28 and \29, RFC 4515). */
+function balanced(filter: string): boolean {
+  let depth = 0;
+  for (const ch of filter) {
+    if (ch === '(') depth++;
+    else if (ch === ')' && --depth < 0) return false;
+  }
+  return depth === 0;
 }
 
 /** explicitBufferAttributes matches ldapts' returned attribute type exactly: list every spelling we may get. */

@@ -372,3 +372,28 @@ test('one connection is reused across calls and rebuilt (bound again) after it b
   }
   await assert.rejects(d.resolve({ account: 'alice' }, []), DirectoryUnavailableError, 'a closed directory refuses');
 });
+
+test('encryption none: warned loudly, and the DC (strong auth required) refuses the clear-text bind', async (t) => {
+  const dc = requireSambaDc(t);
+  if (!dc) return;
+  const warnings: string[] = [];
+  const d = createLdapDirectory(config(dc, { server: { encryption: 'none', ca_file: undefined } }), dc.readerPassword, {
+    warn: (code) => warnings.push(code),
+  });
+  assert.deepEqual(warnings, ['PWSYNC_LDAP_CLEARTEXT']);
+  await withDirectory(d, async () => {
+    await assert.rejects(d.resolve({ account: 'alice' }, []), (err: unknown) => {
+      assert.ok(err instanceof DirectoryUnavailableError);
+      assert.match(err.message, /ldap:\/\/127\.0\.0\.1:389.*StrongAuthRequired/);
+      return true;
+    });
+  });
+});
+
+test('an invalid filter.user or unreadable ca_file is a ConfigError at construction', async (t) => {
+  const dc = requireSambaDc(t);
+  if (!dc) return;
+  const { ConfigError } = await import('../../src/errors.js');
+  assert.throws(() => createLdapDirectory(config(dc, { filter: '(&(objectClass=user)' }), 'x'), (e: unknown) => e instanceof ConfigError && /filter\.user/.test(e.message));
+  assert.throws(() => createLdapDirectory(config(dc, { server: { ca_file: '/nonexistent/ca.pem' } }), 'x'), (e: unknown) => e instanceof ConfigError && /ca_file/.test(e.message));
+});
