@@ -372,14 +372,18 @@ static SOCKET g_sock = INVALID_SOCKET;
 static BOOL link_is_open(void) { return g_sock != INVALID_SOCKET; }
 static void link_close(void) { if (g_sock != INVALID_SOCKET) closesocket(g_sock); g_sock = INVALID_SOCKET; }
 
+/* Winsock reports a refused non-blocking connect in the except set, not the write set. */
 static BOOL link_wait(BOOL write, DWORD ms)
 {
-    fd_set set;
+    fd_set set, err;
     struct timeval tv;
     FD_ZERO(&set);
     FD_SET(g_sock, &set);
+    FD_ZERO(&err);
+    FD_SET(g_sock, &err);
     tv.tv_sec = (long)(ms / 1000); tv.tv_usec = (long)((ms % 1000) * 1000);
-    return select(0, write ? NULL : &set, write ? &set : NULL, NULL, &tv) == 1;
+    if (select(0, write ? NULL : &set, write ? &set : NULL, &err, &tv) <= 0) return FALSE;
+    return !FD_ISSET(g_sock, &err);
 }
 
 static BOOL link_open(void)
