@@ -12,6 +12,9 @@ import { listenIntake, type IntakeListener } from './capture/intake-server.js';
 import { EV } from './journal/catalogue.js';
 import { Journal } from './journal/journal.js';
 import { loadOrCreateKeys } from './outbox/key-file.js';
+import { loadConfig } from './config/load.js';
+import { watchConfigFiles } from './config/watch.js';
+import { errorCode } from './errors.js';
 import { Outbox } from './outbox/store.js';
 import { createTarget } from './targets/index.js';
 import type { Target } from './targets/target.js';
@@ -37,7 +40,8 @@ export const OUTBOX_FILE = 'outbox.sqlite';
 export const KEY_FILE = 'agent.key';
 
 export async function startAgent(loaded: LoadedConfig, opts: AgentOptions = {}): Promise<RunningAgent> {
-  const { config, secret } = loaded;
+  let config = loaded.config;
+  const secret = loaded.secret;
   const dataDir = config.agent.data_dir;
   const journal = opts.journal ?? new Journal({ file: config.log.file, stderr: config.log.stderr, level: config.log.loglevel });
   const { keys, created } = loadOrCreateKeys(path.join(dataDir, KEY_FILE));
@@ -46,12 +50,13 @@ export async function startAgent(loaded: LoadedConfig, opts: AgentOptions = {}):
   const recovered = outbox.recoverInflight();
   if (recovered > 0) journal.write(EV.recoveredInflight, { count: recovered });
 
-  const directory = opts.directory ?? createLdapDirectory(config.ad.ldap, secret.ad.ldap.server.password);
-  const targets = opts.targets ?? config.targets.map((t) => createTarget(t, secret.targets[t.name]));
-  const deliveryTargets: DeliveryTarget[] = targets.map((target) => {
+  let directory = opts.directory ?? createLdapDirectory(config.ad.ldap, secret.ad.ldap.server.password);
+  const targetList = opts.targets ?? config.targets.map((t) => createTarget(t, secret.targets[t.name]));
+  const targets = new Map(targetList.map((t) => [t.name, t]));
+  const deliveryTargets: DeliveryTarget[] = targetList.map((target) => {
     const cfg = config.targets.find((t) => t.name === target.name);
     if (!cfg) throw new Error(`target ${target.name} is not configured`);
-    return { target, rule: cfg.attribute.user };
+    return { target, rule: cfg.attribute.user, ratePerSecond: cfg.rate_limit };
   });
   const delivery = new DeliveryWorker(outbox, directory, deliveryTargets, journal, {
     concurrency: config.agent.concurrency,
@@ -60,7 +65,11 @@ export async function startAgent(loaded: LoadedConfig, opts: AgentOptions = {}):
     notProvisionedHorizonMs: config.queue.not_provisioned_horizon,
     fingerprintKey: keys.fingerprintKey,
   });
-  const intake = new Intake(outbox, journal, { targets: () => config.targets.map((t) => t.name), onCommitted: () => delivery.notify() });
+  const intake = new Intake(outbox, journal, {
+    targets: () => config.targets.map((t) => t.name),
+    onCommitted: () => delivery.notify(),
+    readVersion: async (f) => (await directory.resolve({ account: f.account, rid: f.rid, guid: f.guid }, []))?.version,
+  });
   let listener: IntakeListener;
   try {
     listener = await listenIntake(config.agent.intake.socket, intake);
@@ -70,8 +79,67 @@ export async function startAgent(loaded: LoadedConfig, opts: AgentOptions = {}):
     throw err;
   }
   delivery.start();
-  journal.write(EV.agentStarted, { pid: process.pid, dc: config.agent.dc ?? os.hostname(), targets: targets.map((t) => t.name).join(','), version: 1 });
+  journal.write(EV.agentStarted, { pid: process.pid, dc: config.agent.dc ?? os.hostname(), targets: [...targets.keys()].join(','), version: 1 });
   journal.write(EV.intakeListening, { socket: config.agent.intake.socket });
+
+  let current = loaded;
+  let reloading = Promise.resolve();
+  /** Applies a changed config.yml / secret.yml without losing the queue; a paused target resumes after a good probe. */
+  const reload = async (): Promise<void> => {
+    let next: LoadedConfig;
+    try {
+      next = loadConfig(current.configPath, current.secretPath);
+    } catch (err) {
+      journal.write(EV.configReloadFailed, { file: current.configPath, error: (err as Error).message });
+      return;
+    }
+    const needsRestart = ['agent.data_dir', 'agent.intake.socket', 'log.file'].filter((k) => {
+      const [a, b] = k.split('.') as [keyof LoadedConfig['config'], string];
+      const x = (next.config[a] as Record<string, unknown>)[b];
+      const y = (current.config[a] as Record<string, unknown>)[b];
+      return JSON.stringify(x) !== JSON.stringify(y) && !(k === 'agent.intake.socket' && JSON.stringify(next.config.agent.intake) === JSON.stringify(current.config.agent.intake));
+    });
+    if (JSON.stringify(next.config.ad) !== JSON.stringify(current.config.ad) || next.secret.ad.ldap.server.password !== current.secret.ad.ldap.server.password) {
+      const old = directory;
+      directory = createLdapDirectory(next.config.ad.ldap, next.secret.ad.ldap.server.password);
+      delivery.setDirectory(directory);
+      void old.close();
+    }
+    const replaced: string[] = [];
+    for (const t of next.config.targets) {
+      const before = current.config.targets.find((x) => x.name === t.name);
+      const same = before && JSON.stringify(before) === JSON.stringify(t) && JSON.stringify(current.secret.targets[t.name]) === JSON.stringify(next.secret.targets[t.name]);
+      if (same) continue;
+      const target = createTarget(t, next.secret.targets[t.name]);
+      const old = targets.get(t.name);
+      targets.set(t.name, target);
+      delivery.setTarget({ target, rule: t.attribute.user, ratePerSecond: t.rate_limit });
+      replaced.push(t.name);
+      if (old) void old.close();
+    }
+    for (const name of [...targets.keys()]) {
+      if (next.config.targets.some((t) => t.name === name)) continue;
+      void targets.get(name)!.close();
+      targets.delete(name);
+      delivery.removeTarget(name);
+    }
+    current = next;
+    config = next.config;
+    journal.write(EV.configReloaded, { file: next.configPath, targetsReplaced: replaced.join(',') || undefined, restartNeeded: needsRestart.join(',') || undefined });
+    for (const name of replaced) {
+      if (!delivery.targetHealth().get(name)?.paused) continue;
+      try {
+        await targets.get(name)!.probe();
+        delivery.resume(name);
+      } catch (err) {
+        journal.write(EV.targetProbeFailed, { target: name, code: errorCode(err), error: err instanceof Error && 'code' in err ? err.message : 'probe failed' });
+      }
+    }
+    delivery.notify();
+  };
+  const stopWatching = watchConfigFiles([loaded.configPath, loaded.secretPath], () => {
+    reloading = reloading.then(reload);
+  });
 
   let stopped = false;
   return {
@@ -79,9 +147,11 @@ export async function startAgent(loaded: LoadedConfig, opts: AgentOptions = {}):
     async stop() {
       if (stopped) return;
       stopped = true;
+      stopWatching();
+      await reloading;
       await listener.close();
       await delivery.stop();
-      await Promise.all(targets.map((t) => t.close()));
+      await Promise.all([...targets.values()].map((t) => t.close()));
       await directory.close();
       outbox.close();
       journal.write(EV.agentStopped, { pid: process.pid });

@@ -9,8 +9,9 @@ const UAC_INTERDOMAIN_TRUST = 0x0800;
 
 export function refusalFor(account: string, uac?: number): RefusalReason | undefined {
   const name = account.toLowerCase();
-  // krbtgt and the RODC krbtgt_NNNNN accounts: their keys sign every Kerberos ticket of the domain.
-  if (name === 'krbtgt' || /^krbtgt_\d+$/.test(name)) return 'krbtgt';
+  // krbtgt and every krbtgt_* account: their keys sign Kerberos tickets. Not only the RODC krbtgt_NNNNN form:
+  // Microsoft Entra Kerberos creates krbtgt_AzureAD. Like PassFiltEx, match the whole krbtgt_ prefix.
+  if (name === 'krbtgt' || name.startsWith('krbtgt_')) return 'krbtgt';
   // Computer accounts, gMSA/sMSA and trust accounts all end in "$".
   if (name.endsWith('$')) return 'computer';
   if (uac !== undefined && (uac & (UAC_WORKSTATION_TRUST | UAC_SERVER_TRUST | UAC_INTERDOMAIN_TRUST)) !== 0) return 'computer';

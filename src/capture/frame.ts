@@ -58,8 +58,11 @@ const changeFrameSchema = z
       .string()
       .regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/)
       .optional(),
+    // strict like the frame itself: a misspelt version key silently dropped would let the worker take AD's current
+    // version as this change's own, and a stale change would then pass the staleness check (invariant 2).
     version: z
       .object({ kvno: z.number().int().min(0).optional(), pwdLastSet: z.string().regex(/^\d{1,20}$/).optional() })
+      .strict()
       .optional(),
     attrs: z.record(z.string().max(128), attrValue).optional(),
     uac: z.number().int().min(0).optional(),
@@ -69,6 +72,20 @@ const changeFrameSchema = z
     passwordInvalidUtf16: z.literal(true).optional(),
   })
   .strict();
+
+/** A capture hook's report of an object it did not forward (Samba: no cleartext, no version change, deleted …). */
+const skipFrameSchema = z
+  .object({
+    v: z.literal(1),
+    type: z.literal('skip'),
+    source: z.enum(['passfilt', 'samba', 'cli']),
+    dc: z.string().max(255).optional(),
+    account: z.string().max(256).optional(),
+    reason: z.string().regex(/^[a-z0-9-]{1,64}$/),
+  })
+  .strict();
+
+export type SkipFrame = z.infer<typeof skipFrameSchema>;
 
 export type ChangeFrame = Omit<z.infer<typeof changeFrameSchema>, 'password' | 'passwordInvalidUtf16'> & { password: string };
 
@@ -88,7 +105,7 @@ export type IntakeReply = IntakeReplyOk | IntakeReplyError;
 const fatalUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Decodes and validates one payload. Throws FrameError (or a subclass) with a message safe to send back. */
-export function parseChangeFrame(payload: Buffer): ChangeFrame {
+export function parseFrame(payload: Buffer): ChangeFrame | SkipFrame {
   let text: string;
   try {
     text = fatalUtf8.decode(payload);
@@ -104,13 +121,14 @@ export function parseChangeFrame(payload: Buffer): ChangeFrame {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new FrameError('frame must be a JSON object');
   const obj = json as Record<string, unknown>;
   if (obj.v !== 1) throw new FrameError(`unsupported frame version (expected "v":1)`);
-  const r = changeFrameSchema.safeParse(obj);
+  const r = obj.type === 'skip' ? skipFrameSchema.safeParse(obj) : changeFrameSchema.safeParse(obj);
   if (!r.success) {
     const issue = r.error.issues[0]!;
     const where = issue.path.map(String).join('.') || '(frame)';
     const what = issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}` : describeIssue(issue.code);
     throw new FrameError(`invalid frame field ${where}: ${what}`);
   }
+  if (r.data.type === 'skip') return r.data;
   const f = r.data;
   if (f.passwordInvalidUtf16) throw new InvalidUtf16Error(`the captured password of account ${f.account} is not valid UTF-16 (unpaired surrogate)`);
   if (f.password === undefined) throw new FrameError('invalid frame field password: required');
@@ -150,4 +168,11 @@ function hasLoneSurrogate(s: string): boolean {
     } else if (c >= 0xdc00 && c <= 0xdfff) return true;
   }
   return false;
+}
+
+/** Like parseFrame, for callers that accept only change frames. */
+export function parseChangeFrame(payload: Buffer): ChangeFrame {
+  const f = parseFrame(payload);
+  if (f.type !== 'change') throw new FrameError('invalid frame field type: value not allowed');
+  return f;
 }

@@ -3,11 +3,13 @@
 
 import type { Socket } from 'node:net';
 import { PwsyncError, FrameError, errorCode } from '../errors.js';
-import { FrameReader, encodeFrame, parseChangeFrame, type ChangeFrame, type IntakeReply } from './frame.js';
+import { FrameReader, encodeFrame, parseFrame, type ChangeFrame, type IntakeReply, type SkipFrame } from './frame.js';
 
 export interface IntakeHandler {
   /** Commits the change durably and returns its id; throws a PwsyncError (refused, storage) otherwise. */
   accept(frame: ChangeFrame): Promise<{ id: string }>;
+  /** A capture hook reports an object it did not forward; journaled, then acked. */
+  skipped?(frame: SkipFrame): void;
   /** Told about frames that never became a change (for the journal and metrics). */
   frameRejected(err: PwsyncError, peer: string): void;
 }
@@ -18,6 +20,9 @@ export function serveIntakeConnection(socket: Socket, intake: IntakeHandler, pee
   const reader = new FrameReader();
   let queue = Promise.resolve();
   let closed = false;
+  // Set once a bad frame was answered: frames that followed it in the stream are never accepted, since the capture
+  // side gets no ack for them and keeps its copy (committing them would queue a change nobody was told about).
+  let closing = false;
   socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy());
   socket.on('error', () => socket.destroy());
   socket.on('close', () => {
@@ -34,11 +39,13 @@ export function serveIntakeConnection(socket: Socket, intake: IntakeHandler, pee
 
   const fail = (err: unknown, closeAfter: boolean) => {
     const e = err instanceof PwsyncError ? err : undefined;
+    if (closeAfter) closing = true;
     if (e instanceof FrameError) intake.frameRejected(e, peer);
     reply({ v: 1, ok: false, code: errorCode(err), message: e ? e.message : 'internal error' }, closeAfter);
   };
 
   socket.on('data', (chunk: Buffer) => {
+    if (closing) return void chunk.fill(0);
     let payloads: Buffer[];
     try {
       payloads = reader.push(chunk);
@@ -50,18 +57,25 @@ export function serveIntakeConnection(socket: Socket, intake: IntakeHandler, pee
     }
     for (const payload of payloads) {
       // Frames of one connection are answered in order; parse now so the payload buffer can be wiped at once.
-      let frame: ChangeFrame | undefined;
+      let frame: ChangeFrame | SkipFrame | undefined;
       let parseErr: unknown;
       try {
-        frame = parseChangeFrame(payload);
+        frame = parseFrame(payload);
       } catch (err) {
         parseErr = err;
       } finally {
         payload.fill(0);
       }
       queue = queue.then(async () => {
-        if (closed) return;
+        if (closed || closing) {
+          if (frame?.type === 'change') frame.password = '';
+          return;
+        }
         if (!frame) return fail(parseErr, true);
+        if (frame.type === 'skip') {
+          intake.skipped?.(frame);
+          return reply({ v: 1, ok: true, id: '' }, false);
+        }
         try {
           const { id } = await intake.accept(frame);
           reply({ v: 1, ok: true, id }, false);

@@ -6,12 +6,18 @@ import { EV } from '../journal/catalogue.js';
 import type { Journal } from '../journal/journal.js';
 import type { Outbox } from '../outbox/store.js';
 import { refusalFor } from './account-filter.js';
-import type { ChangeFrame } from './frame.js';
+import type { ChangeFrame, SkipFrame } from './frame.js';
 import type { IntakeHandler } from './intake-connection.js';
 
 export interface IntakeOptions {
   targets: () => readonly string[];
   onCommitted: () => void;
+  /**
+   * Reads the account's current password version from AD for a capture that carried none (Windows filter, CLI),
+   * right after the ack, so the staleness check at send time compares against the version of *this* change even
+   * when delivery happens much later (target paused, user not provisioned).
+   */
+  readVersion?: (frame: ChangeFrame) => Promise<{ kvno?: number; pwdLastSet?: string } | undefined>;
 }
 
 export class Intake implements IntakeHandler {
@@ -43,8 +49,20 @@ export class Intake implements IntakeHandler {
       kvno: frame.version?.kvno, capturedAt: frame.capturedAt, targets: result.ids.length,
     });
     for (const s of result.superseded) this.journal.write(EV.superseded, { change: s.captureId, account: s.account, target: s.target, by: result.captureId });
-    this.opts.onCommitted();
+    if (!frame.version && this.opts.readVersion) {
+      const captureId = result.captureId;
+      // After the ack path on purpose: capture must never wait for the DC's LDAP answer.
+      void this.opts
+        .readVersion(frame)
+        .then((v) => v && this.outbox.recordCaptureVersion(captureId, v.kvno, v.pwdLastSet))
+        .catch(() => undefined /* delivery records the version at first sight instead */)
+        .finally(() => this.opts.onCommitted());
+    } else this.opts.onCommitted();
     return { id: result.captureId };
+  }
+
+  skipped(frame: SkipFrame): void {
+    this.journal.write(EV.hookSkipped, { account: frame.account, reason: frame.reason, source: frame.source, dc: frame.dc });
   }
 
   frameRejected(err: PwsyncError, peer: string): void {

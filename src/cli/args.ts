@@ -16,3 +16,12 @@ export function fail(message: string): number {
   process.stderr.write(`pwsync: ${message}\n`);
   return 2;
 }
+
+/** Like `parse`, also returning positional arguments (e.g. `queue retry ID`). */
+export function parseWithPositionals<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}

@@ -3,6 +3,7 @@
 // Never accepts a password or token as an argument.
 
 import { PwsyncError } from '../errors.js';
+import { UsageError } from './args.js';
 
 const USAGE = `pwsync — Active Directory → IIJ ID / SCIM password synchronisation agent
 
@@ -14,6 +15,10 @@ Usage:
                                                  hand one password change to the agent; the password is
                                                  read from stdin or a prompt, never from the command line
   pwsync demo    [--once]                         emulator + agent on temporary paths, one change end to end
+  pwsync queue   list|show|retry|drop --config FILE [ID] [--state S] [--account A]
+                                                 inspect and act on waiting, parked and failed changes
+  pwsync samba-hook [--socket PATH]                the syncpasswords --script hook (Samba AD DC)
+  pwsync samba setup --config FILE [--smb-conf F]  check a Samba DC and initialise the syncpasswords cache
   pwsync emulate [--port N] [--seed FILE]         run the IIJ ID Service API emulator
   pwsync help
 
@@ -28,6 +33,9 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   submit: async () => (await import('./submit.js')).submitCommand,
   demo: async () => (await import('./demo.js')).demoCommand,
   emulate: async () => (await import('./emulate.js')).emulateCommand,
+  queue: async () => (await import('./queue.js')).queueCommand,
+  'samba-hook': async () => (await import('./samba-hook.js')).sambaHookCommand,
+  samba: async () => (await import('./samba-setup.js')).sambaCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -49,7 +57,10 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof PwsyncError) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`pwsync: ${err.message}\n`);
+      process.exitCode = 2;
+    } else if (err instanceof PwsyncError) {
       process.stderr.write(`pwsync: ${err.message} [${err.code}]\n`);
       process.exitCode = err.code === 'E_CONFIG' ? 2 : 1;
     } else {

@@ -1,6 +1,7 @@
 // Pure: what a delivery failure means for the change (next state, delay, journal event). No I/O, no clock.
 
 import {
+  DirectoryLookupError,
   DirectoryUnavailableError,
   NotProvisionedError,
   PwsyncError,
@@ -32,6 +33,9 @@ export function classifyFailure(err: unknown, ctx: OutcomeContext): Transition {
   const attempts = ctx.attempts + 1;
   if (err instanceof TargetUnusableError) return { kind: 'pause-target', event: EV.targetUnusable };
   if (err instanceof RejectedChangeError) return { kind: 'final', state: 'rejected', event: EV.rejected };
+  // AD answered, but the account cannot be identified (several entries match, the RID contradicts the GUID): asking
+  // again does not change that, and retrying until max_age would hide it behind 72 h of "retry scheduled".
+  if (err instanceof DirectoryLookupError) return { kind: 'final', state: 'rejected', event: EV.unknownAccount };
   if (err instanceof NotProvisionedError) {
     const since = ctx.waitingSince ?? ctx.now;
     // Directory Sync creates users every 2 h or more: the capped backoff (default 15 min) polls gently until the horizon.

@@ -5,7 +5,7 @@
 import type { Directory, DirectoryUser } from '../directory/directory.js';
 import { computeExternalId } from '../directory/external-id.js';
 import type { UserAttributeConfig } from '../config/schema.js';
-import { NotProvisionedError, RejectedChangeError, TargetUnusableError, errorCode } from '../errors.js';
+import { NotProvisionedError, RejectedChangeError, RetryableError, TargetUnusableError, errorCode } from '../errors.js';
 import { EV } from '../journal/catalogue.js';
 import type { Journal } from '../journal/journal.js';
 import type { ChangeRow, Outbox } from '../outbox/store.js';
@@ -13,11 +13,19 @@ import { passwordFingerprint } from '../outbox/seal.js';
 import type { RetryPolicy } from '../outbox/retry.js';
 import type { Target } from '../targets/target.js';
 import { classifyFailure, safeMessage } from './outcome.js';
+import { TargetGate } from './target-gate.js';
 
 export interface DeliveryTarget {
   target: Target;
   rule: UserAttributeConfig;
+  /** Requests per second allowed to this target (targets[].rate_limit). */
+  ratePerSecond: number;
 }
+
+/** A change costs two requests (search + write); the bucket is sized for a one-second burst. */
+const REQUESTS_PER_CHANGE = 2;
+/** How often the worker looks for expired rows and for work an operator made due from another process. */
+const SWEEP_INTERVAL_MS = 5_000;
 
 export interface DeliveryOptions {
   concurrency: number;
@@ -42,6 +50,8 @@ type Stale = { stale: true; why: string } | { stale: false };
 export class DeliveryWorker {
   private readonly targets = new Map<string, DeliveryTarget>();
   private readonly health = new Map<string, TargetHealth>();
+  private readonly gates = new Map<string, TargetGate>();
+  private sweeper: NodeJS.Timeout | undefined;
   private active = 0;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
@@ -52,7 +62,7 @@ export class DeliveryWorker {
 
   constructor(
     private readonly outbox: Outbox,
-    private readonly directory: Directory,
+    private directory: Directory,
     targets: readonly DeliveryTarget[],
     private readonly journal: Journal,
     private readonly opts: DeliveryOptions,
@@ -64,8 +74,23 @@ export class DeliveryWorker {
   }
 
   setTarget(t: DeliveryTarget): void {
+    const prev = this.targets.get(t.target.name);
     this.targets.set(t.target.name, t);
+    if (!prev || prev.ratePerSecond !== t.ratePerSecond)
+      this.gates.set(t.target.name, new TargetGate(t.ratePerSecond, Math.max(REQUESTS_PER_CHANGE, t.ratePerSecond), this.now()));
     if (!this.health.has(t.target.name)) this.health.set(t.target.name, { paused: false });
+  }
+
+  /** Swaps the directory after a configuration reload; attempts in flight finish with the old one. */
+  setDirectory(d: Directory): void {
+    this.directory = d;
+  }
+
+  /** A target removed from config.yml: its queued rows stay (they expire by max_age unless it comes back). */
+  removeTarget(name: string): void {
+    this.targets.delete(name);
+    this.gates.delete(name);
+    this.health.delete(name);
   }
 
   targetHealth(): ReadonlyMap<string, TargetHealth> {
@@ -74,12 +99,26 @@ export class DeliveryWorker {
 
   start(): void {
     this.running = true;
+    this.sweep();
+    this.sweeper = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
+    this.sweeper.unref?.();
+    this.notify();
+  }
+
+  /** Expires open rows older than queue.max_age — also those of a paused target, which are never attempted. */
+  private sweep(): void {
+    for (const row of this.outbox.olderThan(this.now() - this.opts.maxAgeMs)) {
+      if (row.state === 'inflight') continue;
+      this.outbox.finish(row.id, 'expired', 'E_EXPIRED', 'not delivered within queue.max_age');
+      this.journal.write(EV.expired, { change: row.captureId, account: row.account, target: row.target, reason: 'max_age' });
+    }
     this.notify();
   }
 
   /** Stops taking new work and waits for in-flight attempts to finish. */
   async stop(): Promise<void> {
     this.running = false;
+    if (this.sweeper) clearInterval(this.sweeper);
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     if (this.active > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
@@ -106,16 +145,21 @@ export class DeliveryWorker {
     this.notify();
   }
 
-  private pausedTargets(): Set<string> {
-    const s = new Set<string>();
-    for (const [name, h] of this.health) if (h.paused) s.add(name);
-    return s;
+  /** How many changes each target may start now: 0 when paused, held by Retry-After or out of rate tokens. */
+  private allowance(now: number): Map<string, number> {
+    const m = new Map<string, number>();
+    for (const name of this.targets.keys()) {
+      if (this.health.get(name)?.paused) continue;
+      m.set(name, this.gates.get(name)!.available(now, REQUESTS_PER_CHANGE));
+    }
+    return m;
   }
 
   private pump(): void {
-    const skip = this.pausedTargets();
-    const rows = this.outbox.claimDue(this.opts.concurrency - this.active, skip);
+    const now = this.now();
+    const rows = this.outbox.claimDue(this.opts.concurrency - this.active, this.allowance(now));
     for (const row of rows) {
+      this.gates.get(row.target)?.take(now, REQUESTS_PER_CHANGE);
       this.active++;
       void this.attempt(row).finally(() => {
         this.active--;
@@ -123,14 +167,21 @@ export class DeliveryWorker {
         this.notify();
       });
     }
-    this.arm(skip);
+    this.arm(now);
   }
 
-  private arm(skip: Set<string>): void {
-    if (!this.running) return;
-    const due = this.outbox.nextDueAt(skip);
+  /** Sets the timer to the earliest moment a queued row of an unpaused target may start. */
+  private arm(now: number): void {
+    if (!this.running || this.active >= this.opts.concurrency) return;
+    let due: number | undefined;
+    for (const [target, at] of this.outbox.nextDueByTarget()) {
+      const gate = this.gates.get(target);
+      if (!gate || this.health.get(target)?.paused) continue;
+      const t = Math.max(at, gate.nextAt(now, REQUESTS_PER_CHANGE));
+      if (due === undefined || t < due) due = t;
+    }
     if (due === undefined) return;
-    const at = Math.max(due, this.now() + 5);
+    const at = Math.max(due, now + 5);
     if (this.timer && this.timerAt <= at) return;
     if (this.timer) clearTimeout(this.timer);
     this.timerAt = at;
@@ -138,7 +189,7 @@ export class DeliveryWorker {
       this.timer = undefined;
       this.timerAt = Infinity;
       this.notify();
-    }, at - this.now());
+    }, at - now);
     this.timer.unref?.();
   }
 
@@ -242,6 +293,7 @@ export class DeliveryWorker {
         this.journal.write(t.event, { ...base, code, error: message, detail });
         return;
       case 'retry':
+        if (err instanceof RetryableError && err.retryAfterMs !== undefined) this.gates.get(row.target)?.hold(now + err.retryAfterMs);
         this.outbox.reschedule(row.id, t.state, now + t.delayMs, code, message, t.countAttempt);
         this.journal.write(t.event, { ...base, code, error: message, retryInMs: Math.round(t.delayMs) });
         return;

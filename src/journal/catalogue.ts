@@ -27,6 +27,7 @@ export const EV = {
   intakeListening: def(2004, 'info', 'Intake listening'),
   outOfScope: def(2005, 'info', 'Account is outside the configured scope; change not forwarded'),
   unknownAccount: def(2006, 'warn', 'Account not found in Active Directory; change not forwarded'),
+  hookSkipped: def(2007, 'info', 'Samba hook skipped an object'),
   // 3xxx delivery
   synced: def(3000, 'info', 'Password delivered to target'),
   retryScheduled: def(3001, 'warn', 'Delivery failed; retry scheduled'),
@@ -40,7 +41,16 @@ export const EV = {
   // 4xxx targets and directory health
   targetUnusable: def(4000, 'error', 'Target paused: credentials rejected (token expired, revoked or missing scope)'),
   targetResumed: def(4001, 'info', 'Target resumed'),
+  targetProbeFailed: def(4002, 'error', 'Paused target still refuses the new credentials; it stays paused'),
   directoryUnavailable: def(4100, 'error', 'Active Directory cannot be reached; changes wait'),
+  // 5xxx operations console, metrics, credential expiry (docs/console.md)
+  operatorRetry: def(5000, 'info', 'Operator asked for an immediate retry of a change'),
+  operatorDrop: def(5001, 'warn', 'Operator dropped a change; the user must change the password again to sync it'),
+  consoleLoginFailed: def(5002, 'warn', 'Console login failed'),
+  tokenExpiring: def(5003, 'warn', 'Target access token expires soon: issue a new token and put it in secret.yml'),
+  tokenExpired: def(5004, 'error', 'Target access token has expired according to targets[].token_expires'),
+  consoleListening: def(5005, 'info', 'Console listening'),
+  consoleLogin: def(5006, 'info', 'Console login'),
 } as const satisfies Record<string, EventDef>;
 
 export type EventName = keyof typeof EV;

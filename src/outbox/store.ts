@@ -189,10 +189,18 @@ export class Outbox {
           kvno: c.kvno ?? null, pwdLastSet: c.pwdLastSet ?? null, capturedAt: c.capturedAt, now, nonce: sealed.nonce, box: sealed.box,
         });
         ids.push(id);
+        const delivered = this.db.prepare(`SELECT kvno FROM delivered WHERE account = ? AND target = ?`).get(account, target) as { kvno: number | null } | undefined;
+        if (c.kvno !== undefined && delivered?.kvno != null && delivered.kvno >= c.kvno) {
+          // This password version (or a newer one) already reached the target: a re-delivery (syncpasswords after a
+          // restart, or an attribute change that re-sends the current object), never a new password.
+          this.finishTx(id, 'superseded', 'E_SUPERSEDED', `password version ${c.kvno} already delivered`);
+          superseded.push({ id, captureId, account, target });
+          continue;
+        }
         for (const o of older.all(account, target, id) as Array<{ id: string; capture_id: string; kvno: number | null }>) {
-          if (c.kvno !== undefined && o.kvno !== null && o.kvno > c.kvno) {
-            // The queued row is newer (a late, re-delivered capture): the new one is the stale change.
-            this.finishTx(id, 'superseded', 'E_SUPERSEDED', `older than queued change ${o.capture_id}`);
+          if (c.kvno !== undefined && o.kvno !== null && o.kvno >= c.kvno) {
+            // The queued row is as new or newer (a late or repeated capture): the new one is the redundant change.
+            this.finishTx(id, 'superseded', 'E_SUPERSEDED', `not newer than queued change ${o.capture_id}`);
             superseded.push({ id, captureId, account, target });
           } else {
             this.finishTx(o.id, 'superseded', 'E_SUPERSEDED', `superseded by change ${captureId}`);
@@ -206,19 +214,22 @@ export class Outbox {
   }
 
   /**
-   * Marks up to `limit` due rows inflight and returns them, oldest first; never two rows of one (account, target)
-   * in flight. Paused targets are skipped.
+   * Marks due rows inflight and returns them, oldest first: at most `limit` in all and `allowance.get(target)` per
+   * target (targets not in the map, e.g. paused ones, get none); never two rows of one (account, target) in flight.
    */
-  claimDue(limit: number, skipTargets: ReadonlySet<string>): ChangeRow[] {
-    if (limit <= 0) return [];
+  claimDue(limit: number, allowance: ReadonlyMap<string, number>): ChangeRow[] {
+    const targets = [...allowance].filter(([, n]) => n > 0).map(([t]) => t);
+    if (limit <= 0 || targets.length === 0) return [];
     const now = this.now();
+    const left = new Map(allowance);
     const rows = this.db
       .prepare(
         `SELECT ${COLUMNS} FROM changes c WHERE c.state IN ('pending','waiting') AND c.next_attempt_at <= ?
+           AND c.target IN (${targets.map(() => '?').join(',')})
            AND NOT EXISTS (SELECT 1 FROM changes i WHERE i.account = c.account AND i.target = c.target AND i.state = 'inflight')
          ORDER BY c.next_attempt_at, c.seq LIMIT ?`,
       )
-      .all(now, limit + skipTargets.size * limit) as RawRow[];
+      .all(now, ...targets, limit * targets.length) as RawRow[];
     const picked: ChangeRow[] = [];
     const keys = new Set<string>();
     const mark = this.db.prepare(`UPDATE changes SET state = 'inflight' WHERE id = ? AND state IN ('pending','waiting')`);
@@ -227,9 +238,10 @@ export class Outbox {
         for (const r of rows) {
           if (picked.length >= limit) break;
           const key = `${r.account}\0${r.target}`;
-          if (skipTargets.has(r.target) || keys.has(key)) continue;
+          if ((left.get(r.target) ?? 0) <= 0 || keys.has(key)) continue;
           if (mark.run(r.id).changes === 1) {
             keys.add(key);
+            left.set(r.target, left.get(r.target)! - 1);
             picked.push({ ...toRow(r), state: 'inflight' });
           }
         }
@@ -238,14 +250,44 @@ export class Outbox {
     return picked;
   }
 
-  /** Earliest next_attempt_at of a claimable row, for the worker's timer. */
-  nextDueAt(skipTargets: ReadonlySet<string>): number | undefined {
+  /** Per target, the earliest next_attempt_at of a claimable row (for the worker's timer). */
+  nextDueByTarget(): Map<string, number> {
     const rows = this.db
       .prepare(`SELECT target, MIN(next_attempt_at) AS at FROM changes WHERE state IN ('pending','waiting') GROUP BY target`)
       .all() as Array<{ target: string; at: number }>;
-    let min: number | undefined;
-    for (const r of rows) if (!skipTargets.has(r.target) && (min === undefined || r.at < min)) min = r.at;
-    return min;
+    return new Map(rows.map((r) => [r.target, r.at]));
+  }
+
+  /** Operator retry: a waiting, parked or pending row becomes due now — only while its sealed password exists. */
+  retryNow(id: string): boolean {
+    return this.write(
+      () =>
+        this.db
+          .prepare(`UPDATE changes SET state = 'pending', next_attempt_at = ? WHERE (id = ? OR capture_id = ?) AND state IN ('pending','waiting','parked') AND box IS NOT NULL`)
+          .run(this.now(), id, id).changes > 0,
+    );
+  }
+
+  /** Operator drop: an open, not in-flight row becomes final (`rejected`, E_DROPPED); its sealed password is erased. */
+  drop(id: string): boolean {
+    return this.write(
+      () =>
+        this.db
+          .prepare(
+            `UPDATE changes SET state = 'rejected', final_at = ?, nonce = NULL, box = NULL, last_error_code = 'E_DROPPED',
+               last_error = 'dropped by an operator' WHERE (id = ? OR capture_id = ?) AND state IN ('pending','waiting','parked')`,
+          )
+          .run(this.now(), id, id).changes > 0,
+    );
+  }
+
+  /** Records, for every row of a capture that has none yet, the AD password version read right after capture. */
+  recordCaptureVersion(captureId: string, kvno: number | undefined, pwdLastSet: string | undefined): void {
+    this.write(() =>
+      this.db
+        .prepare(`UPDATE changes SET kvno = COALESCE(kvno, ?), pwd_last_set = COALESCE(pwd_last_set, ?) WHERE capture_id = ? AND kvno IS NULL`)
+        .run(kvno ?? null, pwdLastSet ?? null, captureId),
+    );
   }
 
   openSecret(row: ChangeRow): string {

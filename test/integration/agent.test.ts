@@ -90,6 +90,8 @@ describe('core agent against emulator and Samba DC', () => {
     assert.equal(ev.id, 3002);
     assert.equal(ev.code, 'E_NOT_PROVISIONED');
     assert.equal(agent.outbox.get(id)?.state, 'waiting');
+    // Stop its background retries: later tests count requests and consume forced faults.
+    assert.equal(agent.outbox.drop(id), true);
   });
 
   test('multibyte password: rejected before any request to IIJ', async (t) => {
@@ -122,7 +124,8 @@ describe('core agent against emulator and Samba DC', () => {
   test('5xx and timeout are retried, then delivered', async (t) => {
     if (!dc) return t.skip();
     const name = await twin();
-    stack.emulator.setFaults({ failNext: [{ status: 503, count: 1, pathContains: '/Users/.search' }, { status: 'timeout', count: 1, method: 'PATCH' }] });
+    const iijId = stack.emulator.getUser({ externalId: `${name}@example.test` })!.id;
+    stack.emulator.setFaults({ failNext: [{ status: 503, count: 1, pathContains: '/Users/.search' }, { status: 'timeout', count: 1, method: 'PATCH', pathContains: iijId }] });
     const password = pw('retry');
     const id = await submit(agent.socketPath, name, password);
     const synced = await agent.journal.waitFor((e) => e.change === id && e.id === 3000, 30_000);

@@ -1,0 +1,80 @@
+// `pwsync queue list|show|retry|drop`: operator control over queued changes, on the outbox file (works while the
+// agent runs; the agent notices a retried change within seconds). Never shows a password: rows hold it sealed.
+
+import path from 'node:path';
+import { loadConfig } from '../config/load.js';
+import { OUTBOX_FILE } from '../agent.js';
+import { Outbox, type ChangeRow } from '../outbox/store.js';
+import { FINAL_STATES, OPEN_STATES, type ChangeState } from '../outbox/states.js';
+import { fail, parseWithPositionals } from './args.js';
+
+const ALL_STATES: readonly string[] = [...OPEN_STATES, ...FINAL_STATES];
+
+export async function queueCommand(argv: string[]): Promise<number> {
+  const [action, ...rest] = argv;
+  const { values: a, positionals } = parseWithPositionals(rest, {
+    config: { type: 'string' }, secret: { type: 'string' }, state: { type: 'string', multiple: true }, account: { type: 'string' },
+    limit: { type: 'string' }, json: { type: 'boolean' },
+  });
+  if (!a.config) return fail('queue: --config FILE is required');
+  const { config } = loadConfig(a.config, a.secret);
+  const file = path.join(config.agent.data_dir, OUTBOX_FILE);
+  const id = positionals[0];
+  switch (action) {
+    case 'list': {
+      const states = (a.state ?? ['pending', 'waiting', 'inflight', 'parked']) as ChangeState[];
+      const bad = states.find((s) => !ALL_STATES.includes(s));
+      if (bad) return fail(`queue list: unknown state "${bad}" (one of ${ALL_STATES.join(', ')})`);
+      const outbox = Outbox.openReadOnly(file);
+      try {
+        const rows = outbox.list({ states, account: a.account, limit: a.limit ? Number(a.limit) : 100 });
+        process.stdout.write(a.json ? JSON.stringify(rows, null, 2) + '\n' : rows.map(formatRow).join('\n') + (rows.length ? '\n' : 'no changes\n'));
+      } finally {
+        outbox.close();
+      }
+      return 0;
+    }
+    case 'show': {
+      if (!id) return fail('queue show: give a change ID');
+      const outbox = Outbox.openReadOnly(file);
+      try {
+        const row = outbox.get(id);
+        if (!row) return fail(`queue show: no change ${id}`);
+        process.stdout.write(JSON.stringify(row, null, 2) + '\n');
+        return 0;
+      } finally {
+        outbox.close();
+      }
+    }
+    case 'retry':
+    case 'drop': {
+      if (!id) return fail(`queue ${action}: give a change ID`);
+      // Writes go through the agent's own file with the same pragmas; no key is needed to retry or drop a row.
+      const outbox = new Outbox(file, Buffer.alloc(32));
+      try {
+        const ok = action === 'retry' ? outbox.retryNow(id) : outbox.drop(id);
+        if (!ok) {
+          const row = outbox.get(id);
+          return fail(
+            !row
+              ? `queue ${action}: no change ${id}`
+              : action === 'retry' && !row.hasSecret
+                ? `queue retry: change ${id} is ${row.state} and its sealed password is gone; the user must change the password again`
+                : `queue ${action}: change ${id} is ${row.state}; only pending, waiting and parked changes can be ${action === 'retry' ? 'retried' : 'dropped'}`,
+          );
+        }
+        process.stdout.write(`${action === 'retry' ? 'retrying' : 'dropped'} ${id}\n`);
+        return 0;
+      } finally {
+        outbox.close();
+      }
+    }
+    default:
+      return fail('queue: use list, show, retry or drop');
+  }
+}
+
+function formatRow(r: ChangeRow): string {
+  const when = r.state === 'waiting' ? ` next ${new Date(r.nextAttemptAt).toISOString()}` : '';
+  return `${r.captureId}  ${r.state.padEnd(10)} ${r.account} → ${r.target}  attempts=${r.attempts}${when}${r.lastErrorCode ? `  ${r.lastErrorCode}: ${r.lastError ?? ''}` : ''}`;
+}

@@ -1,0 +1,349 @@
+// The operations console: a small node:http server, loopback by default, behind the admin token from secret.yml.
+// Serves the pages, /metrics and /healthz. Never renders a password or token; every POST needs the session's
+// CSRF token; strict security headers on every response (CSP without inline script, no framing, no caching).
+
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { LoadedConfig } from '../config/load.js';
+import type { TargetHealth } from '../delivery/worker.js';
+import { ConfigError } from '../errors.js';
+import { EV } from '../journal/catalogue.js';
+import type { Journal } from '../journal/journal.js';
+import type { Outbox } from '../outbox/store.js';
+import { createAdUserSource, type InScopeUserSource } from '../coverage/ad-users.js';
+import { coverageCsv, coverageReport, notSynced } from '../coverage/report.js';
+import { createMetrics, type PwsyncMetrics } from '../metrics/metrics.js';
+import { healthVerdict } from '../metrics/health.js';
+import { dropChange, retryChange } from './actions.js';
+import { CONSOLE_CSS, CONSOLE_JS } from './assets.js';
+import { bucketPerMinute, type ChartPoint } from './chart.js';
+import { readJournalTail, searchEvents } from './journal-tail.js';
+import { coverageBody, eventsBody, layout, loginPage, overviewBody, queueBody, type PageContext, type TargetView } from './pages.js';
+import { finalOutcomesPerMinute, lastDeliveries } from './queries.js';
+import { COOKIE, clearedCookie, csrfMatches, parseCookies, sessionCookie, SessionStore, tokenMatches, type Session } from './session.js';
+import { TokenExpiryWarner } from './token-expiry.js';
+
+export interface ConsoleDeps {
+  outbox: Outbox;
+  journal: Journal;
+  delivery: { targetHealth(): ReadonlyMap<string, TargetHealth>; notify(): void };
+  /** The whole loaded configuration: console.listen/port, targets, ad.ldap, log.file, secret.console.admin_token. */
+  config: LoadedConfig;
+  /** In-scope AD users for the coverage page; default: an LDAP source built from config.ad.ldap. */
+  directory?: InScopeUserSource;
+  /** Overrides secret.yml console.admin_token. */
+  adminToken?: string;
+  /** Whether the intake accepts changes (for /healthz); default: always true while the console runs. */
+  intakeRunning?: () => boolean;
+  /** Overrides console.port (tests use 0). */
+  port?: number;
+  now?: () => number;
+}
+
+export interface RunningConsole {
+  url: string;
+  metrics: PwsyncMetrics;
+  close(): Promise<void>;
+}
+
+const SECURITY_HEADERS: Record<string, string> = {
+  'Content-Security-Policy':
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+  'X-Frame-Options': 'DENY',
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'Cache-Control': 'no-store',
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+};
+
+const MAX_BODY = 16 * 1024;
+const DAY = 86_400_000;
+const LOGIN_FAILURES_PER_MINUTE = 10;
+
+const isLoopback = (addr: string) => addr === 'localhost' || addr === '::1' || addr.startsWith('127.');
+
+class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+export async function startConsole(deps: ConsoleDeps): Promise<RunningConsole> {
+  const { config, secret } = deps.config;
+  const configuredToken = deps.adminToken ?? secret.console.admin_token;
+  if (!configuredToken)
+    throw new ConfigError(
+      'secret.yml: console.admin_token is not set, so the console cannot start: add a random token of at least 16 characters (e.g. `openssl rand -hex 24`), or set console.enabled: false in config.yml',
+    );
+  const adminToken: string = configuredToken;
+  const now = deps.now ?? Date.now;
+  const listen = config.console.listen;
+  const sessions = new SessionStore(now);
+  const metrics = createMetrics({ outbox: deps.outbox, journal: deps.journal, delivery: deps.delivery, config: deps.config, now });
+  const users = deps.directory ?? createAdUserSource(config.ad.ldap, secret.ad.ldap.server.password);
+  const warner = new TokenExpiryWarner(deps.journal, () => config.targets, readJournalTail(config.log.file, 1024 * 1024));
+  warner.check(now());
+  const warnTimer = setInterval(() => warner.check(now()), 3_600_000);
+  warnTimer.unref();
+  const loginFailures: number[] = [];
+  let port = 0;
+
+  const allowedHost = (host: string | undefined): boolean => {
+    // DNS rebinding: a loopback console answers only to loopback names, whatever a browser was tricked into.
+    if (!isLoopback(listen)) return true;
+    if (!host) return false;
+    const h = host.toLowerCase();
+    return [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, `${listen}:${port}`].includes(h);
+  };
+
+  const send = (res: http.ServerResponse, status: number, type: string, body: string | Buffer, extra: Record<string, string | string[]> = {}) => {
+    res.writeHead(status, { ...SECURITY_HEADERS, 'Content-Type': type, ...extra });
+    res.end(body);
+  };
+  const sendHtml = (res: http.ServerResponse, status: number, body: string, extra: Record<string, string | string[]> = {}) =>
+    send(res, status, 'text/html; charset=utf-8', body, extra);
+  const redirect = (res: http.ServerResponse, to: string, extra: Record<string, string | string[]> = {}) =>
+    send(res, 303, 'text/plain; charset=utf-8', '', { Location: to, ...extra });
+
+  const readForm = (req: http.IncomingMessage): Promise<URLSearchParams> =>
+    new Promise((resolve, reject) => {
+      const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      if (type !== 'application/x-www-form-urlencoded') return reject(new HttpError(415, 'form posts only'));
+      let size = 0;
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > MAX_BODY) {
+          reject(new HttpError(413, 'request too large'));
+          req.destroy();
+        } else chunks.push(c);
+      });
+      req.on('end', () => resolve(new URLSearchParams(Buffer.concat(chunks).toString('utf8'))));
+      req.on('error', reject);
+    });
+
+  const targetViews = (): TargetView[] => {
+    const health = deps.delivery.targetHealth();
+    const summary = new Map(deps.outbox.targetSummary().map((s) => [s.target, s]));
+    const expiries = new Map(warner.check(now()).map((x) => [x.target, x]));
+    return config.targets.map((t) => {
+      const h = health.get(t.name);
+      const s = summary.get(t.name);
+      return {
+        name: t.name, type: t.type, url: t.url, paused: h?.paused ?? s?.paused ?? false, reason: h?.pausedReason ?? s?.reason ?? null,
+        pausedAt: h?.pausedAt ?? s?.since ?? null, lastSuccessAt: s?.lastSuccessAt ?? h?.lastSuccessAt ?? null,
+        lastErrorAt: h?.lastErrorAt ?? s?.lastErrorAt ?? null, lastError: h?.lastError ?? s?.lastError ?? null, expiry: expiries.get(t.name),
+      };
+    });
+  };
+
+  const health = () =>
+    healthVerdict({
+      intakeRunning: deps.intakeRunning?.() ?? true,
+      targets: deps.delivery.targetHealth(),
+      expiredTokens: warner.check(now()).filter((x) => x.threshold === 0).map((x) => x.target),
+    });
+
+  const chartData = () => {
+    const t = now();
+    const from = t - DAY;
+    const points: ChartPoint[] = finalOutcomesPerMinute(deps.outbox.db, from - 60_000, t + 60_000).map((p) => ({ at: p.minute, outcome: p.outcome, count: p.count }));
+    // Retries are not rows: they come from the journal (3001 retry scheduled, 3002 waiting for provisioning).
+    for (const e of readJournalTail(config.log.file)) {
+      const at = Date.parse(e.ts);
+      if (at < from) break;
+      if (e.id === EV.retryScheduled.id || e.id === EV.notProvisioned.id) points.push({ at, outcome: 'retried' });
+    }
+    return bucketPerMinute(points, t);
+  };
+
+  const coverage = async () => {
+    try {
+      const ad = await users.listInScopeUsers();
+      const rows = coverageReport(ad, lastDeliveries(deps.outbox.db), config.targets.map((t) => t.name));
+      return { rows, userCount: ad.length };
+    } catch (err) {
+      return { error: err instanceof Error ? err.message : String(err) };
+    }
+  };
+
+  const flashOf = (url: URL): PageContext['flash'] => {
+    const ok = url.searchParams.get('ok');
+    const err = url.searchParams.get('error');
+    // Fixed messages chosen by code: a link can never make the console display attacker-chosen text.
+    const messages: Record<string, string> = {
+      retried: 'The change is due now; the delivery worker is looking at it.',
+      dropped: 'The change was dropped. The user must change the password again to sync it.',
+      'not-open': 'The change is no longer open (already delivered, final, or in flight).',
+      'not-sealed': 'The change has no password any more (expired or final): the user must change the password again.',
+      'no-change': 'No such change.',
+    };
+    if (ok && messages[ok]) return { kind: 'notice', text: messages[ok] };
+    if (err && messages[err]) return { kind: 'error', text: messages[err] };
+    return undefined;
+  };
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (!allowedHost(req.headers.host)) throw new HttpError(421, 'unexpected Host header');
+    const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
+    const method = req.method ?? 'GET';
+    const route = `${method} ${url.pathname}`;
+
+    // Unauthenticated, loopback-bound like everything else.
+    if (route === 'GET /metrics') {
+      return send(res, 200, metrics.registry.contentType, await metrics.registry.metrics());
+    }
+    if (route === 'GET /healthz') {
+      const v = health();
+      return send(res, v.status === 'ok' ? 200 : 503, 'application/json', JSON.stringify(v.status === 'ok' ? { status: 'ok' } : v));
+    }
+    if (route === 'GET /static/console.css') return send(res, 200, 'text/css; charset=utf-8', CONSOLE_CSS);
+    if (route === 'GET /static/console.js') return send(res, 200, 'text/javascript; charset=utf-8', CONSOLE_JS);
+    if (route === 'GET /favicon.ico') return send(res, 204, 'text/plain', '');
+
+    const sid = parseCookies(req.headers.cookie)[COOKIE];
+    let session = sessions.get(sid);
+
+    if (method === 'POST') {
+      // Same-origin only (defence in depth next to SameSite=Strict and the CSRF token).
+      const origin = req.headers.origin;
+      if (origin !== undefined && isLoopback(listen)) {
+        let host: string | undefined;
+        try {
+          host = new URL(origin).host;
+        } catch {
+          host = undefined;
+        }
+        if (!allowedHost(host)) throw new HttpError(403, 'cross-origin request refused');
+      }
+    }
+
+    if (url.pathname === '/login') {
+      if (method === 'GET') {
+        if (session?.authed) return redirect(res, '/');
+        if (session) return sendHtml(res, 200, loginPage(session.csrf));
+        const pre = sessions.create(false);
+        return sendHtml(res, 200, loginPage(pre.session.csrf), { 'Set-Cookie': sessionCookie(pre.id) });
+      }
+      if (method === 'POST') {
+        const form = await readForm(req);
+        if (!session || !csrfMatches(form.get('csrf'), session)) throw new HttpError(403, 'missing or invalid CSRF token: reload the login page');
+        const t = now();
+        while (loginFailures.length && loginFailures[0]! < t - 60_000) loginFailures.shift();
+        if (loginFailures.length >= LOGIN_FAILURES_PER_MINUTE) throw new HttpError(429, 'too many failed logins; wait a minute');
+        if (!tokenMatches(form.get('token') ?? '', adminToken)) {
+          loginFailures.push(t);
+          deps.journal.write(EV.consoleLoginFailed, { remote: req.socket.remoteAddress ?? 'unknown' });
+          return sendHtml(res, 401, loginPage(session.csrf, 'Wrong admin token.'));
+        }
+        const fresh = sessions.promote(sid);
+        deps.journal.write(EV.consoleLogin, { remote: req.socket.remoteAddress ?? 'unknown' });
+        return redirect(res, '/', { 'Set-Cookie': sessionCookie(fresh.id) });
+      }
+    }
+
+    if (!session?.authed) {
+      if (method === 'GET') return redirect(res, '/login');
+      throw new HttpError(403, 'not logged in');
+    }
+    const s: Session = session;
+
+    if (method === 'POST') {
+      const form = await readForm(req);
+      if (!csrfMatches(form.get('csrf'), s)) throw new HttpError(403, 'missing or invalid CSRF token');
+      if (url.pathname === '/logout') {
+        sessions.delete(sid);
+        return redirect(res, '/login', { 'Set-Cookie': clearedCookie() });
+      }
+      const id = form.get('id') ?? '';
+      if (url.pathname === '/changes/retry') {
+        const r = retryChange(deps.outbox.db, id, now());
+        if (!r.ok) return redirect(res, `/queue?error=${/erased/.test(r.reason) ? 'not-sealed' : r.reason === 'no such change' ? 'no-change' : 'not-open'}`);
+        deps.journal.write(EV.operatorRetry, { change: r.captureId, account: r.account, target: r.target, remote: req.socket.remoteAddress ?? 'unknown' });
+        deps.delivery.notify();
+        return redirect(res, '/queue?ok=retried');
+      }
+      if (url.pathname === '/changes/drop') {
+        const r = dropChange(deps.outbox.db, id, now());
+        if (!r.ok) return redirect(res, `/queue?error=${r.reason === 'no such change' ? 'no-change' : 'not-open'}`);
+        deps.journal.write(EV.operatorDrop, { change: r.captureId, account: r.account, target: r.target, code: 'E_DROPPED', remote: req.socket.remoteAddress ?? 'unknown' });
+        return redirect(res, '/queue?ok=dropped');
+      }
+      throw new HttpError(404, 'not found');
+    }
+    if (method !== 'GET') throw new HttpError(405, 'method not allowed');
+
+    const ctx: PageContext = { csrf: s.csrf, now: now(), flash: flashOf(url) };
+    switch (url.pathname) {
+      case '/': {
+        const oldest = deps.outbox.oldestOpenReceivedAt();
+        const body = overviewBody({
+          targets: targetViews(), counts: deps.outbox.countsByState(), oldestOpenAgeMs: oldest === undefined ? null : ctx.now - oldest,
+          chart: chartData(), health: health(), now: ctx.now,
+        });
+        return sendHtml(res, 200, layout('Overview', '/', ctx, body, 30));
+      }
+      case '/queue': {
+        const open = deps.outbox.list({ states: ['waiting', 'parked', 'pending', 'inflight'], limit: 500 });
+        const expired = deps.outbox.list({ states: ['expired'], limit: 100 });
+        const recent = deps.outbox.list({ limit: 50 });
+        return sendHtml(res, 200, layout('Queue', '/queue', ctx, queueBody({ open, expired, recent, now: ctx.now, csrf: s.csrf })));
+      }
+      case '/events': {
+        const user = url.searchParams.get('user') ?? '';
+        const idText = (url.searchParams.get('id') ?? '').trim();
+        const eventId = /^\d{1,6}$/.test(idText) ? Number(idText) : undefined;
+        const all = readJournalTail(config.log.file);
+        const entries = searchEvents(all, { user, eventId, limit: 300 });
+        return sendHtml(res, 200, layout('Events', '/events', ctx, eventsBody({ entries, user, eventId: idText, scanned: all.length })));
+      }
+      case '/coverage': {
+        const c = await coverage();
+        const body = 'error' in c ? coverageBody({ rows: undefined, missing: [], userCount: 0, error: c.error }) : coverageBody({ rows: c.rows, missing: notSynced(c.rows), userCount: c.userCount });
+        return sendHtml(res, 200, layout('Coverage', '/coverage', ctx, body));
+      }
+      case '/coverage.csv': {
+        const c = await coverage();
+        if ('error' in c) throw new HttpError(502, `cannot read the in-scope users from AD: ${c.error}`);
+        const rows = url.searchParams.get('all') === '1' ? c.rows : notSynced(c.rows);
+        return send(res, 200, 'text/csv; charset=utf-8', coverageCsv(rows), { 'Content-Disposition': 'attachment; filename="pwsync-coverage.csv"' });
+      }
+    }
+    throw new HttpError(404, 'not found');
+  }
+
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      const status = err instanceof HttpError ? err.status : 500;
+      const message = err instanceof HttpError ? err.message : 'internal error';
+      if (!(err instanceof HttpError)) process.emitWarning(`console: ${err instanceof Error ? err.name : 'error'} while serving ${req.method} ${req.url?.split('?')[0]}`);
+      if (res.headersSent) return res.destroy();
+      send(res, status, 'text/plain; charset=utf-8', `${status} ${message}\n`);
+    });
+  });
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(deps.port ?? config.console.port, listen, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  port = (server.address() as AddressInfo).port;
+  const host = listen.includes(':') ? `[${listen}]` : listen;
+  const url = `http://${host}:${port}`;
+  deps.journal.write(EV.consoleListening, { url, loopback: isLoopback(listen) });
+
+  return {
+    url,
+    metrics,
+    async close() {
+      clearInterval(warnTimer);
+      metrics.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,67 @@
+// `pwsync report coverage --config FILE [--secret FILE] [--csv] [--all]`: in-scope AD users whose current
+// password has not reached a target. Reads AD and the outbox (read-only, works while the agent runs); prints
+// account names and times only.
+
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config/load.js';
+import { Outbox } from '../outbox/store.js';
+import { lastDeliveries } from '../console/queries.js';
+import { createAdUserSource, type InScopeUserSource } from './ad-users.js';
+import { coverageCsv, coverageReport, notSynced, type CoverageRow } from './report.js';
+
+/** Same file name as src/agent.ts OUTBOX_FILE (not imported: the CLI must not load the whole agent for a report). */
+const OUTBOX_FILE = 'outbox.sqlite';
+
+export interface CoverageCommandIo {
+  stdout?: (s: string) => void;
+  stderr?: (s: string) => void;
+  /** Replaces the LDAP source (tests). */
+  users?: InScopeUserSource;
+}
+
+export async function reportCoverageCommand(argv: string[], io: CoverageCommandIo = {}): Promise<number> {
+  const out = io.stdout ?? ((s: string) => process.stdout.write(s));
+  const err = io.stderr ?? ((s: string) => process.stderr.write(s));
+  let a;
+  try {
+    a = parseArgs({
+      args: argv,
+      options: { config: { type: 'string' }, secret: { type: 'string' }, csv: { type: 'boolean' }, all: { type: 'boolean' } },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (e) {
+    err(`pwsync: report coverage: ${(e as Error).message}\n`);
+    return 2;
+  }
+  if (!a.config) {
+    err('pwsync: report coverage: --config FILE is required\n');
+    return 2;
+  }
+  const { config, secret } = loadConfig(a.config, a.secret);
+  const source = io.users ?? createAdUserSource(config.ad.ldap, secret.ad.ldap.server.password);
+  const users = await source.listInScopeUsers();
+  const outbox = Outbox.openReadOnly(path.join(config.agent.data_dir, OUTBOX_FILE));
+  let rows: CoverageRow[];
+  try {
+    rows = coverageReport(users, lastDeliveries(outbox.db), config.targets.map((t) => t.name));
+  } finally {
+    outbox.close();
+  }
+  const shown = a.all ? rows : notSynced(rows);
+  if (a.csv) {
+    out(coverageCsv(shown));
+    return 0;
+  }
+  out(formatCoverage(shown, users.length, rows));
+  return 0;
+}
+
+export function formatCoverage(shown: readonly CoverageRow[], userCount: number, all: readonly CoverageRow[]): string {
+  const missing = notSynced(all).length;
+  const lines = [`${userCount} in-scope users; ${missing} (user, target) pairs whose current AD password has not reached the target`];
+  for (const r of shown)
+    lines.push(`${r.target}\t${r.account}\t${r.status}\tpwdLastSet ${r.pwdLastSet ?? '-'}\tlast delivery ${r.lastDelivery ?? 'never'}`);
+  return lines.join('\n') + '\n';
+}

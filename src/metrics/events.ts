@@ -1,0 +1,36 @@
+// Pure: which metric a journal event feeds. Metrics are derived from the journal so that a number on a dashboard
+// and an event an operator greps for can never disagree (DESIGN §1 step 4).
+
+import type { JournalEntry } from '../journal/journal.js';
+
+/** Delivery outcome label per event ID (docs/console.md lists them). */
+export const OUTCOME_BY_EVENT: Readonly<Record<number, string>> = {
+  3000: 'synced',
+  3001: 'retried',
+  3002: 'not_provisioned',
+  3003: 'rejected',
+  3004: 'superseded',
+  3005: 'expired',
+  3006: 'duplicate',
+};
+
+export const INTAKE_ERROR_EVENTS: ReadonlySet<number> = new Set([2002, 2003]);
+
+export type MetricUpdate =
+  | { kind: 'outcome'; target: string; outcome: string }
+  | { kind: 'deliveryLatency'; seconds: number }
+  | { kind: 'requestLatency'; target: string; seconds: number }
+  | { kind: 'intakeError'; code: string };
+
+export function metricUpdates(e: JournalEntry): MetricUpdate[] {
+  const out: MetricUpdate[] = [];
+  const target = typeof e.target === 'string' ? e.target : 'unknown';
+  const outcome = OUTCOME_BY_EVENT[e.id];
+  if (outcome) out.push({ kind: 'outcome', target, outcome });
+  if (e.id === 3000) {
+    if (typeof e.latencyMs === 'number' && e.latencyMs >= 0) out.push({ kind: 'deliveryLatency', seconds: e.latencyMs / 1000 });
+    if (typeof e.requestMs === 'number' && e.requestMs >= 0) out.push({ kind: 'requestLatency', target, seconds: e.requestMs / 1000 });
+  }
+  if (INTAKE_ERROR_EVENTS.has(e.id)) out.push({ kind: 'intakeError', code: typeof e.code === 'string' ? e.code : e.id === 2003 ? 'E_STORAGE' : 'E_BAD_FRAME' });
+  return out;
+}
