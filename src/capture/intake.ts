@@ -38,6 +38,8 @@ export class Intake implements IntakeHandler {
       result = this.outbox.insertChange({
         account: frame.account, targets: this.opts.targets(), source: frame.source, dc: frame.dc, rid: frame.rid, guid: frame.guid,
         kvno: frame.version?.kvno, pwdLastSet: frame.version?.pwdLastSet, capturedAt: frame.capturedAt, password: frame.password,
+      }, (rows) => {
+        for (const s of rows) this.journal.write(EV.superseded, { change: s.captureId, account: s.account, target: s.target, reason: 'not the newest captured change for this account' });
       });
     } catch (err) {
       const e = err instanceof StorageError ? err : new StorageError('outbox write failed', { cause: err });
@@ -48,7 +50,6 @@ export class Intake implements IntakeHandler {
       change: result.captureId, account: frame.account.toLowerCase(), source: frame.source, dc: frame.dc, rid: frame.rid,
       kvno: frame.version?.kvno, capturedAt: frame.capturedAt, targets: result.ids.length,
     });
-    for (const s of result.superseded) this.journal.write(EV.superseded, { change: s.captureId, account: s.account, target: s.target, by: result.captureId });
     if (!frame.version && this.opts.readVersion) {
       const captureId = result.captureId;
       // After the ack path on purpose: capture must never wait for the DC's LDAP answer.

@@ -109,8 +109,8 @@ export class DeliveryWorker {
   private sweep(): void {
     for (const row of this.outbox.olderThan(this.now() - this.opts.maxAgeMs)) {
       if (row.state === 'inflight') continue;
-      this.outbox.finish(row.id, 'expired', 'E_EXPIRED', 'not delivered within queue.max_age');
       this.journal.write(EV.expired, { change: row.captureId, account: row.account, target: row.target, reason: 'max_age' });
+      this.outbox.finish(row.id, 'expired', 'E_EXPIRED', 'not delivered within queue.max_age');
     }
     this.notify();
   }
@@ -201,8 +201,8 @@ export class DeliveryWorker {
       return;
     }
     if (this.now() - row.receivedAt >= this.opts.maxAgeMs) {
-      this.outbox.finish(row.id, 'expired', 'E_EXPIRED', 'not delivered within queue.max_age');
       this.journal.write(EV.expired, { ...base, reason: 'max_age' });
+      this.outbox.finish(row.id, 'expired', 'E_EXPIRED', 'not delivered within queue.max_age');
       return;
     }
     let password: string | undefined;
@@ -211,32 +211,32 @@ export class DeliveryWorker {
       dt.target.checkPassword(password);
       const user = await this.directory.resolve({ account: row.account, rid: row.rid ?? undefined, guid: row.guid ?? undefined }, [dt.rule.ad_bind.externalId]);
       if (!user) {
-        this.outbox.finish(row.id, 'rejected', 'E_UNKNOWN_ACCOUNT', 'account not found in Active Directory');
         this.journal.write(EV.unknownAccount, base);
+        this.outbox.finish(row.id, 'rejected', 'E_UNKNOWN_ACCOUNT', 'account not found in Active Directory');
         return;
       }
       if (!user.inScope) {
-        this.outbox.finish(row.id, 'rejected', 'E_OUT_OF_SCOPE', 'account is outside ad.ldap.filter.user / base_dn');
         this.journal.write(EV.outOfScope, { ...base, dn: user.dn });
+        this.outbox.finish(row.id, 'rejected', 'E_OUT_OF_SCOPE', 'account is outside ad.ldap.filter.user / base_dn');
         return;
       }
       const stale = this.checkStale(row, user);
       if (stale.stale) {
-        this.outbox.finish(row.id, 'superseded', 'E_SUPERSEDED', stale.why);
         this.journal.write(EV.superseded, { ...base, reason: stale.why });
+        this.outbox.finish(row.id, 'superseded', 'E_SUPERSEDED', stale.why);
         return;
       }
       const externalId = computeExternalId(user, dt.rule);
       if (!externalId) {
-        this.outbox.finish(row.id, 'rejected', 'E_NO_EXTERNAL_ID', `attribute ${dt.rule.ad_bind.externalId} is empty`);
         this.journal.write(EV.noExternalId, { ...base, attribute: dt.rule.ad_bind.externalId, dn: user.dn });
+        this.outbox.finish(row.id, 'rejected', 'E_NO_EXTERNAL_ID', `attribute ${dt.rule.ad_bind.externalId} is empty`);
         return;
       }
       const fingerprint = passwordFingerprint(this.opts.fingerprintKey, row.account, row.target, password);
       const kvno = row.kvno ?? user.version.kvno ?? null;
       if (this.outbox.lastDelivered(row.account, row.target)?.fingerprint === fingerprint) {
-        this.outbox.finish(row.id, 'done', 'E_DUPLICATE', 'same password already delivered', { fingerprint, kvno });
         this.journal.write(EV.duplicateSuppressed, base);
+        this.outbox.finish(row.id, 'done', 'E_DUPLICATE', 'same password already delivered', { fingerprint, kvno });
         return;
       }
       const started = this.now();
@@ -244,9 +244,11 @@ export class DeliveryWorker {
       this.journal.write(EV.searchCompleted, { ...base, externalId, found: tuser !== undefined });
       if (!tuser) throw new NotProvisionedError(`no user with ${dt.rule.ad_bind.externalId}-derived value ${JSON.stringify(externalId)} at ${row.target}`);
       await dt.target.setPassword(tuser, password);
+      // Event first, then the commit: a crash in between repeats the attempt (a no-op by fingerprint) and the event,
+      // but never leaves a final row without its event (invariant 1). The same order holds for every final state.
+      this.journal.write(EV.synced, { ...base, externalId, targetUserId: tuser.id, latencyMs: this.now() - row.receivedAt, requestMs: this.now() - started });
       this.outbox.finish(row.id, 'done', undefined, undefined, { fingerprint, kvno });
       this.markSuccess(row.target);
-      this.journal.write(EV.synced, { ...base, externalId, targetUserId: tuser.id, latencyMs: this.now() - row.receivedAt, requestMs: this.now() - started });
     } catch (err) {
       this.failed(row, err, base);
     } finally {
@@ -289,8 +291,8 @@ export class DeliveryWorker {
         return;
       }
       case 'final':
-        this.outbox.finish(row.id, t.state, code, message);
         this.journal.write(t.event, { ...base, code, error: message, detail });
+        this.outbox.finish(row.id, t.state, code, message);
         return;
       case 'retry':
         if (err instanceof RetryableError && err.retryAfterMs !== undefined) this.gates.get(row.target)?.hold(now + err.retryAfterMs);

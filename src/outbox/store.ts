@@ -165,7 +165,7 @@ export class Outbox {
    * Commits a captured change for every target in one transaction and supersedes older open rows of the same
    * (account, target) — unless the older row carries a newer password version, in which case the new row is the stale one.
    */
-  insertChange(c: NewChange): { captureId: string; ids: string[]; superseded: SupersededRow[] } {
+  insertChange(c: NewChange, onSuperseded?: (rows: readonly SupersededRow[]) => void): { captureId: string; ids: string[]; superseded: SupersededRow[] } {
     const captureId = randomUUID();
     const account = c.account.toLowerCase();
     const now = this.now();
@@ -208,6 +208,9 @@ export class Outbox {
           }
         }
       }
+      // Inside the transaction, before the commit: an acked change that this commit makes final must never end
+      // up without its event, even if the process dies right after the commit.
+      onSuperseded?.(superseded);
     });
     this.write(() => tx());
     return { captureId, ids, superseded };
