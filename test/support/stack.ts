@@ -44,6 +44,7 @@ export async function makeStack(dc: SambaDcInfo, opts: StackOptions = {}): Promi
 }
 
 export function writeStackConfig(dir: string, dc: SambaDcInfo, scimBase: string, token: string, opts: StackOptions = {}): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const filter = opts.userFilter ?? `(&(objectCategory=person)(objectClass=user))`;
   writeFileSync(
     path.join(dir, 'config.yml'),
