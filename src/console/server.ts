@@ -207,8 +207,12 @@ export async function startConsole(deps: ConsoleDeps): Promise<RunningConsole> {
 
     if (method === 'POST') {
       // Same-origin only (defence in depth next to SameSite=Strict and the CSRF token).
+      // Referrer-Policy no-referrer makes Chromium send `Origin: null` on our own forms, so Sec-Fetch-Site decides
+      // for browsers ("same-site" includes other ports of localhost: refused too); a real Origin must be ours.
+      const site = req.headers['sec-fetch-site'];
+      if (site !== undefined && site !== 'same-origin' && site !== 'none') throw new HttpError(403, 'cross-origin request refused');
       const origin = req.headers.origin;
-      if (origin !== undefined && isLoopback(listen)) {
+      if (origin !== undefined && origin !== 'null' && isLoopback(listen)) {
         let host: string | undefined;
         try {
           host = new URL(origin).host;
