@@ -17,6 +17,7 @@ import { watchConfigFiles } from './config/watch.js';
 import { errorCode } from './errors.js';
 import { Outbox } from './outbox/store.js';
 import { createTarget } from './targets/index.js';
+import { startConsole, type RunningConsole } from './console/server.js';
 import type { Target } from './targets/target.js';
 
 export interface AgentOptions {
@@ -29,6 +30,8 @@ export interface AgentOptions {
 
 export interface RunningAgent {
   journal: Journal;
+  /** The console, /metrics and /healthz, when enabled and an admin token is configured. */
+  console?: RunningConsole;
   outbox: Outbox;
   delivery: DeliveryWorker;
   socketPath: string;
@@ -142,11 +145,26 @@ export async function startAgent(loaded: LoadedConfig, opts: AgentOptions = {}):
   });
 
   let stopped = false;
+  let consoleServer: RunningConsole | undefined;
+  if (config.console.enabled && secret.console.admin_token) {
+    try {
+      consoleServer = await startConsole({ outbox, journal, delivery, config: loaded, intakeRunning: () => !stopped });
+    } catch (err) {
+      stopWatching();
+      await listener.close();
+      await delivery.stop();
+      await directory.close();
+      outbox.close();
+      throw err;
+    }
+  } else if (config.console.enabled) journal.write(EV.consoleNotStarted);
+
   return {
-    journal, outbox, delivery, socketPath: config.agent.intake.socket, loaded,
+    journal, outbox, delivery, socketPath: config.agent.intake.socket, loaded, console: consoleServer,
     async stop() {
       if (stopped) return;
       stopped = true;
+      await consoleServer?.close();
       stopWatching();
       await reloading;
       await listener.close();

@@ -48,10 +48,18 @@ queue:
   retry:
     initial: 1s
     max: 10s
+console:
+  port: 0
 `,
     { mode: 0o600 },
   );
-  writeFileSync(path.join(dir, 'secret.yml'), `ad:\n  ldap:\n    server:\n      password: demo-not-used\ntargets:\n  iij:\n    access_token: ${token}\n`, { mode: 0o600 });
+  const adminToken = randomBytes(18).toString('base64url');
+  writeFileSync(path.join(dir, 'console-token'), adminToken + '\n', { mode: 0o600 });
+  writeFileSync(
+    path.join(dir, 'secret.yml'),
+    `ad:\n  ldap:\n    server:\n      password: demo-not-used\ntargets:\n  iij:\n    access_token: ${token}\nconsole:\n  admin_token: ${adminToken}\n`,
+    { mode: 0o600 },
+  );
 
   const users = (seed.users ?? [])
     .filter((u) => u.externalId)
@@ -63,6 +71,7 @@ queue:
   out(`  IIJ ID emulator:  ${emulator.scimBase}  (${users.length} users seeded)`);
   out(`  agent:            intake ${agent.socketPath}, outbox ${dir}/data/outbox.sqlite (sealed)`);
   out(`  journal:          ${dir}/data/journal.jsonl`);
+  if (agent.console) out(`  console:          ${agent.console.url}  (admin token in ${dir}/console-token)`);
   agent.journal.on('event', (e: JournalEntry) => {
     if (e.level !== 'debug') out(`  event ${e.id} ${e.msg}${e.account ? ` [${String(e.account)}${e.target ? ` → ${String(e.target)}` : ''}]` : ''}`);
   });

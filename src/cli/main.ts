@@ -17,6 +17,8 @@ Usage:
   pwsync demo    [--once]                         emulator + agent on temporary paths, one change end to end
   pwsync queue   list|show|retry|drop --config FILE [ID] [--state S] [--account A]
                                                  inspect and act on waiting, parked and failed changes
+  pwsync report coverage --config FILE [--csv] [--all]
+                                                 in-scope AD users whose current password has not reached a target
   pwsync samba-hook [--socket PATH]                the syncpasswords --script hook (Samba AD DC)
   pwsync samba setup --config FILE [--smb-conf F]  check a Samba DC and initialise the syncpasswords cache
   pwsync emulate [--port N] [--seed FILE]         run the IIJ ID Service API emulator
@@ -34,6 +36,14 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   demo: async () => (await import('./demo.js')).demoCommand,
   emulate: async () => (await import('./emulate.js')).emulateCommand,
   queue: async () => (await import('./queue.js')).queueCommand,
+  report: async () => async (argv: string[]) => {
+    const [sub, ...rest] = argv;
+    if (sub !== 'coverage') {
+      process.stderr.write('pwsync: report: the only report is "coverage"\n');
+      return 2;
+    }
+    return (await import('../coverage/cli.js')).reportCoverageCommand(rest);
+  },
   'samba-hook': async () => (await import('./samba-hook.js')).sambaHookCommand,
   samba: async () => (await import('./samba-setup.js')).sambaCommand,
 };

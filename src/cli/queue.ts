@@ -52,7 +52,7 @@ export async function queueCommand(argv: string[]): Promise<number> {
       // Writes go through the agent's own file with the same pragmas; no key is needed to retry or drop a row.
       const outbox = new Outbox(file, Buffer.alloc(32));
       try {
-        const ok = action === 'retry' ? outbox.retryNow(id) : outbox.drop(id);
+        const ok = (action === 'retry' ? outbox.retryNow(id) : outbox.drop(id)) > 0;
         if (!ok) {
           const row = outbox.get(id);
           return fail(

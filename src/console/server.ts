@@ -262,14 +262,14 @@ export async function startConsole(deps: ConsoleDeps): Promise<RunningConsole> {
       }
       const id = form.get('id') ?? '';
       if (url.pathname === '/changes/retry') {
-        const r = retryChange(deps.outbox.db, id, now());
+        const r = retryChange(deps.outbox, id);
         if (!r.ok) return redirect(res, `/queue?error=${/erased/.test(r.reason) ? 'not-sealed' : r.reason === 'no such change' ? 'no-change' : 'not-open'}`);
         deps.journal.write(EV.operatorRetry, { change: r.captureId, account: r.account, target: r.target, remote: req.socket.remoteAddress ?? 'unknown' });
         deps.delivery.notify();
         return redirect(res, '/queue?ok=retried');
       }
       if (url.pathname === '/changes/drop') {
-        const r = dropChange(deps.outbox.db, id, now());
+        const r = dropChange(deps.outbox, id);
         if (!r.ok) return redirect(res, `/queue?error=${r.reason === 'no such change' ? 'no-change' : 'not-open'}`);
         deps.journal.write(EV.operatorDrop, { change: r.captureId, account: r.account, target: r.target, code: 'E_DROPPED', remote: req.socket.remoteAddress ?? 'unknown' });
         return redirect(res, '/queue?ok=dropped');

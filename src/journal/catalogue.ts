@@ -51,6 +51,7 @@ export const EV = {
   tokenExpired: def(5004, 'error', 'Target access token has expired according to targets[].token_expires'),
   consoleListening: def(5005, 'info', 'Console listening'),
   consoleLogin: def(5006, 'info', 'Console login'),
+  consoleNotStarted: def(5007, 'warn', 'Console and /metrics not started: secret.yml has no console.admin_token'),
 } as const satisfies Record<string, EventDef>;
 
 export type EventName = keyof typeof EV;

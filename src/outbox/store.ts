@@ -261,18 +261,25 @@ export class Outbox {
     return new Map(rows.map((r) => [r.target, r.at]));
   }
 
-  /** Operator retry: a waiting, parked or pending row becomes due now — only while its sealed password exists. */
-  retryNow(id: string): boolean {
+  /**
+   * Operator retry: the open rows of `id` (a row id, or a change id for all its targets) become due now, and the
+   * not-provisioned horizon starts again — only while the sealed password exists (only the user can make a new one).
+   * Returns how many rows changed.
+   */
+  retryNow(id: string): number {
     return this.write(
       () =>
         this.db
-          .prepare(`UPDATE changes SET state = 'pending', next_attempt_at = ? WHERE (id = ? OR capture_id = ?) AND state IN ('pending','waiting','parked') AND box IS NOT NULL`)
-          .run(this.now(), id, id).changes > 0,
+          .prepare(
+            `UPDATE changes SET state = 'pending', next_attempt_at = ?, waiting_since = NULL
+             WHERE (id = ? OR capture_id = ?) AND state IN ('pending','waiting','parked') AND box IS NOT NULL AND nonce IS NOT NULL`,
+          )
+          .run(this.now(), id, id).changes,
     );
   }
 
-  /** Operator drop: an open, not in-flight row becomes final (`rejected`, E_DROPPED); its sealed password is erased. */
-  drop(id: string): boolean {
+  /** Operator drop: open, not in-flight rows of `id` end as `rejected` (E_DROPPED), sealed password erased in the same UPDATE. */
+  drop(id: string): number {
     return this.write(
       () =>
         this.db
@@ -280,7 +287,7 @@ export class Outbox {
             `UPDATE changes SET state = 'rejected', final_at = ?, nonce = NULL, box = NULL, last_error_code = 'E_DROPPED',
                last_error = 'dropped by an operator' WHERE (id = ? OR capture_id = ?) AND state IN ('pending','waiting','parked')`,
           )
-          .run(this.now(), id, id).changes > 0,
+          .run(this.now(), id, id).changes,
     );
   }
 

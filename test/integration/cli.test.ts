@@ -6,7 +6,7 @@ import { execFile, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { requireSambaDc, createUser, uniqueName, type SambaDcInfo } from '../support/samba.js';
+import { sambaDcForSuite, createUser, uniqueName, type SambaDcInfo } from '../support/samba.js';
 import { CLI, makeStack, spawnAgent, waitForJournal, writeStackConfig, type ChildAgent, type Stack } from '../support/stack.js';
 
 const exec = promisify(execFile);
@@ -29,8 +29,8 @@ describe('pwsync CLI against the emulator and the Samba DC', () => {
   let stack: Stack;
   let agent: ChildAgent | undefined;
 
-  before(async (t) => {
-    dc = requireSambaDc(t as never);
+  before(async () => {
+    dc = sambaDcForSuite();
     if (!dc) return;
     stack = await makeStack(dc);
   });

@@ -69,6 +69,16 @@ export function requireSambaDc(t: TestContext): SambaDcInfo | undefined {
   return undefined;
 }
 
+/**
+ * For a suite's `before` hook (which has no `skip`): the DC, or undefined so each test skips itself with
+ * `if (!dc) return t.skip()`. In CI a missing DC throws, failing the suite.
+ */
+export function sambaDcForSuite(): SambaDcInfo | undefined {
+  const dc = sambaDc();
+  if (!dc && process.env.CI === 'true') throw new Error(`Samba AD DC not available in CI: ${cached?.why ?? 'unknown reason'}`);
+  return dc;
+}
+
 /** An LDAPS client bound as the domain administrator, certificate verified. Caller must unbind(). */
 export async function adminClient(dc: SambaDcInfo): Promise<Client> {
   const client = new Client({
