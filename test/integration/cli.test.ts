@@ -112,6 +112,21 @@ describe('pwsync CLI against the emulator and the Samba DC', () => {
     assert.match(refused.stderr, /E_REFUSED/);
   });
 
+  test('report coverage lists in-scope users whose password never reached IIJ, not the one just synced', async (t) => {
+    if (!dc) return t.skip();
+    const synced = (await run(['queue', 'list', '--config', stack.configFile, '--state', 'done', '--json'])).stdout;
+    const syncedAccount = (JSON.parse(synced) as Array<{ account: string }>)[0]?.account;
+    assert.ok(syncedAccount, 'the submit test left a delivered change');
+    const r = await run(['report', 'coverage', '--config', stack.configFile, '--csv']);
+    assert.equal(r.code === 0 || r.code === 1, true, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    assert.match(lines[0]!, /^target,account,status/);
+    const accounts = lines.slice(1).map((l) => l.split(',')[1]);
+    assert.ok(accounts.includes('alice'), 'alice (fixture, never synced) is listed');
+    assert.ok(!accounts.includes(syncedAccount), 'the user synced a moment ago is not listed');
+    assert.ok(!accounts.includes('mallory'), 'mallory is outside base_dn OU=Staff');
+  });
+
   test('submit refuses a password on the command line', async () => {
     const r = await run(['submit', '--socket', '/nonexistent', '--account', 'x', '--password', 'Secret-1']);
     assert.equal(r.code, 2);
