@@ -46,7 +46,8 @@ export class Journal extends EventEmitter {
   write(ev: EventDef, fields: Fields = {}): JournalEntry {
     const entry: JournalEntry = { ts: new Date().toISOString(), id: ev.id, level: ev.level, msg: ev.message };
     for (const [k, v] of Object.entries(fields)) {
-      if (v === undefined || SECRET_KEY.test(k)) continue;
+      // A field named id/level/msg/ts would forge the catalogue ID operators grep for: the event's own values win.
+      if (v === undefined || SECRET_KEY.test(k) || Object.hasOwn(entry, k)) continue;
       entry[k] = v;
     }
     if (LEVEL_RANK[ev.level] <= LEVEL_RANK[this.level]) {

@@ -1,0 +1,471 @@
+// Unit tests of the delivery worker with a fake Directory and fake Targets whose calls the test releases by hand
+// (deferreds, no sleeps), on a real Outbox and a real Journal: per-key exclusivity, the concurrency bound, the
+// staleness check, duplicate suppression, rejections, pausing one target, resume and stop.
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, afterEach, beforeEach, describe, it } from 'node:test';
+import { userAttributeSchema } from '../../src/config/schema.js';
+import type { Directory, DirectoryQuery, DirectoryUser } from '../../src/directory/directory.js';
+import { DeliveryWorker } from '../../src/delivery/worker.js';
+import { TargetUnusableError } from '../../src/errors.js';
+import { EV } from '../../src/journal/catalogue.js';
+import { Journal, type JournalEntry } from '../../src/journal/journal.js';
+import { Outbox, type NewChange } from '../../src/outbox/store.js';
+import type { Target, TargetUser } from '../../src/targets/target.js';
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve: (v: T) => void;
+  reject: (e: unknown) => void;
+}
+function deferred<T>(): Deferred<T> {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Re-checks conditions after every journal event and fake call, once the worker's synchronous step is over. */
+class Progress {
+  private waiters: Array<{ pred: () => boolean; resolve: () => void }> = [];
+  poke(): void {
+    queueMicrotask(() => {
+      this.waiters = this.waiters.filter((w) => (w.pred() ? (w.resolve(), false) : true));
+    });
+  }
+  until(pred: () => boolean): Promise<void> {
+    if (pred()) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ pred, resolve }));
+  }
+}
+
+interface FakeUser {
+  kvno?: number;
+  upn?: string;
+  inScope?: boolean;
+}
+
+class FakeDirectory implements Directory {
+  users = new Map<string, FakeUser>();
+  resolves = 0;
+  constructor(private readonly progress: Progress, private readonly onResolve: (account: string) => void = () => {}) {}
+  async resolve(q: DirectoryQuery): Promise<DirectoryUser | undefined> {
+    this.resolves++;
+    this.onResolve(q.account);
+    this.progress.poke();
+    const u = this.users.get(q.account);
+    if (!u) return undefined;
+    return {
+      dn: `CN=${q.account},OU=Staff,DC=example,DC=test`, guid: '0b7d5b0c-7e62-4a4a-9b6f-0c1f0e5d7a11', sAMAccountName: q.account,
+      attributes: u.upn === undefined ? {} : { userPrincipalName: u.upn },
+      version: u.kvno === undefined ? {} : { kvno: u.kvno }, enabled: true, userAccountControl: 0x200, inScope: u.inScope ?? true,
+    };
+  }
+  async probe(): Promise<{ sampleDn?: string }> {
+    return {};
+  }
+  async close(): Promise<void> {}
+}
+
+interface HeldCall {
+  account: string;
+  password: string;
+  done: Deferred<void>;
+}
+
+/** A target whose setPassword calls wait for the test (when `hold`), and that checks per-account exclusivity. */
+class FakeTarget implements Target {
+  readonly held: HeldCall[] = [];
+  readonly sets: Array<{ account: string; password: string }> = [];
+  finds = 0;
+  hold = false;
+  failWith: (() => Error) | undefined;
+  private readonly busy = new Set<string>();
+  maxBusyPerAccount = 0;
+  violations: string[] = [];
+  constructor(readonly name: string, private readonly progress: Progress) {}
+  checkPassword(): void {}
+  async find(value: string): Promise<TargetUser | undefined> {
+    this.finds++;
+    const account = value.split('@')[0]!;
+    if (this.busy.has(account)) this.violations.push(`${account} twice in flight at ${this.name}`);
+    this.busy.add(account);
+    this.progress.poke();
+    if (value.startsWith('absent')) {
+      this.busy.delete(account);
+      return undefined;
+    }
+    return { id: `scim-${account}`, matchedValue: value };
+  }
+  async setPassword(user: TargetUser, password: string): Promise<void> {
+    const account = user.matchedValue.split('@')[0]!;
+    // A worker that retries a failing target in a tight loop would never yield: park it so the test fails, not hangs.
+    if (this.finds > 500) await new Promise(() => {});
+    try {
+      if (this.failWith) throw this.failWith();
+      if (this.hold) {
+        const done = deferred<void>();
+        this.held.push({ account, password, done });
+        this.progress.poke();
+        await done.promise;
+      }
+      this.sets.push({ account, password });
+    } finally {
+      this.busy.delete(account);
+      this.progress.poke();
+    }
+  }
+  async probe(): Promise<void> {}
+  async close(): Promise<void> {}
+  /** Releases one held call (chosen by `pick`). */
+  release(pick = 0): HeldCall {
+    const [c] = this.held.splice(pick, 1);
+    assert.ok(c, 'no held call to release');
+    c.done.resolve();
+    return c;
+  }
+}
+
+const root = mkdtempSync(path.join(tmpdir(), 'pwsync-worker-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+let n = 0;
+let clock: number;
+let outbox: Outbox;
+let journal: Journal;
+let journalFile: string;
+let events: JournalEntry[];
+let progress: Progress;
+let dir: FakeDirectory;
+let workers: DeliveryWorker[];
+const rule = userAttributeSchema.parse({});
+
+beforeEach(() => {
+  clock = 1_700_000_000_000;
+  const d = path.join(root, `w${n++}`);
+  outbox = new Outbox(path.join(d, 'outbox.db'), randomBytes(32), () => clock);
+  journalFile = path.join(d, 'journal.jsonl');
+  journal = new Journal({ file: journalFile, level: 'debug' });
+  events = [];
+  progress = new Progress();
+  journal.on('event', (e: JournalEntry) => {
+    events.push(e);
+    progress.poke();
+  });
+  dir = new FakeDirectory(progress);
+  workers = [];
+});
+afterEach(async () => {
+  for (const w of workers) await w.stop();
+  journal.close();
+  outbox.close();
+});
+
+function worker(targets: FakeTarget[], concurrency = 4, directory: Directory = dir): DeliveryWorker {
+  const w = new DeliveryWorker(outbox, directory, targets.map((target) => ({ target, rule, ratePerSecond: 1e6 })), journal, {
+    concurrency, retry: { initialMs: 5_000, maxMs: 900_000 }, maxAgeMs: 72 * 3_600_000, notProvisionedHorizonMs: 24 * 3_600_000,
+    fingerprintKey: randomBytes(32), now: () => clock,
+  });
+  workers.push(w);
+  return w;
+}
+function user(account: string, u: FakeUser = {}): void {
+  dir.users.set(account, { upn: `${account}@example.test`, ...u });
+}
+let seq = 0;
+function insert(account: string, targets: string[], extra: Partial<NewChange> = {}) {
+  return outbox.insertChange({ account, targets, source: 'samba', capturedAt: '2024-05-01T10:00:00Z', password: `pw-${account}-${seq++}`, ...extra });
+}
+const open = () => outbox.list({ states: ['pending', 'waiting', 'inflight', 'parked'], limit: 10_000 });
+const ids = (id: number) => events.filter((e) => e.id === id);
+
+describe('DeliveryWorker', () => {
+  it('delivers a change: resolve, find, setPassword, done with its fingerprint, event 3000', async () => {
+    const t = new FakeTarget('iij', progress);
+    user('alice', { kvno: 3 });
+    const c = insert('alice', ['iij'], { kvno: 3, password: 'Delivered-1' });
+    worker([t]).start();
+    await progress.until(() => open().length === 0);
+    assert.deepEqual(t.sets, [{ account: 'alice', password: 'Delivered-1' }]);
+    const row = outbox.get(c.ids[0]!)!;
+    assert.equal(row.state, 'done');
+    assert.equal(row.hasSecret, false);
+    assert.equal(outbox.lastDelivered('alice', 'iij')?.kvno, 3);
+    assert.equal(ids(EV.synced.id).length, 1);
+    assert.equal(ids(EV.synced.id)[0]!.change, c.captureId);
+  });
+
+  it('never has two changes of one (account, target) in flight, and never more than `concurrency`, under churn', async () => {
+    const t1 = new FakeTarget('t1', progress);
+    const t2 = new FakeTarget('t2', progress);
+    t1.hold = t2.hold = true;
+    const accounts = ['a', 'b', 'c', 'd', 'e', 'f'];
+    let active = 0;
+    let maxActive = 0;
+    // an attempt is active from its AD lookup until its setPassword settles
+    const counting = new FakeDirectory(progress, () => {
+      active++;
+      maxActive = Math.max(maxActive, active);
+    });
+    counting.users = dir.users;
+    for (const a of accounts) user(a);
+    const newest = new Map<string, string>();
+    for (const a of accounts) {
+      insert(a, ['t1', 't2'], { password: `first-${a}` });
+      newest.set(a, `first-${a}`);
+    }
+    const w = worker([t1, t2], 3, counting);
+    w.start();
+    const rnd = prng(7);
+    let released = 0;
+    while (open().length > 0) {
+      await progress.until(() => t1.held.length + t2.held.length > 0 && t1.held.length + t2.held.length === active);
+      assert.ok(t1.held.length + t2.held.length <= 3);
+      // a new password for an account that is in flight right now: it must wait behind the running attempt
+      const all = [...t1.held.map((h) => ['t1', h] as const), ...t2.held.map((h) => ['t2', h] as const)];
+      if (released < 25) {
+        const [, busy] = all[Math.floor(rnd() * all.length)]!;
+        const pw = `newer-${busy.account}-${released}`;
+        insert(busy.account, ['t1', 't2'], { password: pw });
+        newest.set(busy.account, pw);
+        w.notify();
+      }
+      const [which] = all[Math.floor(rnd() * all.length)]!;
+      const tgt = which === 't1' ? t1 : t2;
+      tgt.release(Math.floor(rnd() * tgt.held.length));
+      active--;
+      released++;
+      await progress.until(() => open().filter((r) => r.state === 'inflight').length === active || open().length === 0);
+    }
+    assert.deepEqual([...t1.violations, ...t2.violations], []);
+    assert.ok(maxActive <= 3, `max active ${maxActive}`);
+    assert.equal(maxActive, 3, 'the bound was reached');
+    // per key, the newest password is the last one set: an older one never lands after it
+    for (const a of accounts)
+      for (const tg of [t1, t2]) assert.equal(tg.sets.filter((s) => s.account === a).at(-1)?.password, newest.get(a), `${a} at ${tg.name}`);
+  });
+
+  it('respects the concurrency bound: with 10 due changes and concurrency 3, exactly 3 run until one finishes', async () => {
+    const t = new FakeTarget('iij', progress);
+    t.hold = true;
+    for (let i = 0; i < 10; i++) {
+      user(`u${i}`);
+      insert(`u${i}`, ['iij']);
+    }
+    worker([t], 3).start();
+    await progress.until(() => t.held.length === 3);
+    assert.equal(dir.resolves, 3);
+    assert.equal(open().filter((r) => r.state === 'inflight').length, 3);
+    t.release();
+    await progress.until(() => t.held.length === 3 && dir.resolves === 4);
+    assert.equal(open().filter((r) => r.state === 'inflight').length, 3);
+    t.hold = false;
+    while (t.held.length) t.release();
+    await progress.until(() => open().length === 0);
+    assert.equal(t.sets.length, 10);
+  });
+
+  it('drops a stale change (AD holds a newer password version) without calling setPassword', async () => {
+    const t = new FakeTarget('iij', progress);
+    user('alice', { kvno: 6 });
+    const c = insert('alice', ['iij'], { kvno: 5 });
+    worker([t]).start();
+    await progress.until(() => open().length === 0);
+    assert.equal(t.finds, 0);
+    assert.deepEqual(t.sets, []);
+    const row = outbox.get(c.ids[0]!)!;
+    assert.equal(row.state, 'superseded');
+    assert.equal(row.lastErrorCode, 'E_SUPERSEDED');
+    assert.match(String(ids(EV.superseded.id)[0]?.reason), /AD password version 6 is newer than this change's 5/);
+  });
+
+  it('delivers a change whose version equals AD\'s', async () => {
+    const t = new FakeTarget('iij', progress);
+    user('alice', { kvno: 6 });
+    insert('alice', ['iij'], { kvno: 6 });
+    worker([t]).start();
+    await progress.until(() => open().length === 0);
+    assert.equal(t.sets.length, 1);
+  });
+
+  it('records AD\'s version on first sight for a change that carried none', async () => {
+    const t = new FakeTarget('iij', progress);
+    t.hold = true;
+    user('alice', { kvno: 9 });
+    const c = insert('alice', ['iij']);
+    assert.equal(outbox.get(c.ids[0]!)!.kvno, null);
+    worker([t]).start();
+    await progress.until(() => t.held.length === 1);
+    assert.equal(outbox.get(c.ids[0]!)!.kvno, 9);
+    t.release();
+    await progress.until(() => open().length === 0);
+    assert.equal(outbox.lastDelivered('alice', 'iij')?.kvno, 9);
+  });
+
+  it('finishes a change whose password was already delivered as done (E_DUPLICATE) without a request', async () => {
+    const t = new FakeTarget('iij', progress);
+    user('alice');
+    insert('alice', ['iij'], { password: 'Same-Password-1' });
+    const w = worker([t]);
+    w.start();
+    await progress.until(() => open().length === 0);
+    assert.equal(t.sets.length, 1);
+    const again = insert('alice', ['iij'], { password: 'Same-Password-1' });
+    w.notify();
+    await progress.until(() => open().length === 0);
+    assert.equal(t.sets.length, 1, 'no second setPassword');
+    assert.equal(t.finds, 1, 'no second search');
+    const row = outbox.get(again.ids[0]!)!;
+    assert.equal(row.state, 'done');
+    assert.equal(row.lastErrorCode, 'E_DUPLICATE');
+    assert.equal(ids(EV.duplicateSuppressed.id).length, 1);
+    // a different password goes out again
+    insert('alice', ['iij'], { password: 'Other-Password-2' });
+    w.notify();
+    await progress.until(() => open().length === 0);
+    assert.equal(t.sets.length, 2);
+  });
+
+  it('rejects an account AD does not know (E_UNKNOWN_ACCOUNT, event 2006)', async () => {
+    const t = new FakeTarget('iij', progress);
+    const c = insert('ghost', ['iij']);
+    worker([t]).start();
+    await progress.until(() => open().length === 0);
+    assert.equal(outbox.get(c.ids[0]!)!.state, 'rejected');
+    assert.equal(outbox.get(c.ids[0]!)!.lastErrorCode, 'E_UNKNOWN_ACCOUNT');
+    assert.equal(ids(2006).length, 1);
+    assert.equal(t.finds, 0);
+  });
+
+  it('rejects an account outside the configured scope (E_OUT_OF_SCOPE, event 2005)', async () => {
+    const t = new FakeTarget('iij', progress);
+    user('outsider', { inScope: false });
+    const c = insert('outsider', ['iij']);
+    worker([t]).start();
+    await progress.until(() => open().length === 0);
+    assert.equal(outbox.get(c.ids[0]!)!.lastErrorCode, 'E_OUT_OF_SCOPE');
+    assert.equal(ids(2005).length, 1);
+    assert.equal(t.finds, 0);
+  });
+
+  it('rejects an account whose external-ID attribute is empty or absent (event 3007), never searching for ""', async () => {
+    const t = new FakeTarget('iij', progress);
+    user('empty', { upn: '' });
+    dir.users.set('none', {});
+    insert('empty', ['iij']);
+    insert('none', ['iij']);
+    worker([t]).start();
+    await progress.until(() => open().length === 0);
+    assert.deepEqual(outbox.list().map((r) => r.lastErrorCode).sort(), ['E_NO_EXTERNAL_ID', 'E_NO_EXTERNAL_ID']);
+    assert.equal(ids(3007).length, 2);
+    assert.equal(t.finds, 0);
+  });
+
+  it('a user missing at the target waits (E_NOT_PROVISIONED, event 3002) with waiting_since set', async () => {
+    const t = new FakeTarget('iij', progress);
+    user('absent', { upn: 'absent@example.test' });
+    const c = insert('absent', ['iij']);
+    worker([t]).start();
+    await progress.until(() => ids(3002).length === 1 && outbox.get(c.ids[0]!)!.state === 'waiting');
+    const row = outbox.get(c.ids[0]!)!;
+    assert.equal(row.lastErrorCode, 'E_NOT_PROVISIONED');
+    assert.equal(row.waitingSince, clock);
+    assert.equal(row.attempts, 1);
+    assert.ok(row.nextAttemptAt > clock);
+    assert.equal(row.hasSecret, true);
+  });
+
+  it('TargetUnusable pauses only that target; the other keeps delivering; resume() drains the paused one', async () => {
+    const bad = new FakeTarget('bad', progress);
+    const good = new FakeTarget('good', progress);
+    bad.failWith = () => new TargetUnusableError('HTTP 401 from bad', 401);
+    for (const a of ['a', 'b', 'c', 'd']) {
+      user(a);
+      insert(a, ['bad', 'good']);
+    }
+    const w = worker([bad, good], 2);
+    w.start();
+    await progress.until(() => good.sets.length === 4 && open().every((r) => r.target === 'bad' && r.state === 'pending'));
+    assert.equal(w.targetHealth().get('bad')?.paused, true);
+    assert.equal(w.targetHealth().get('good')?.paused, false);
+    assert.equal(ids(4000).length, 1, 'one pause event, not one per change');
+    assert.equal(ids(4000)[0]!.status, 401);
+    const bads = open();
+    assert.equal(bads.length, 4);
+    assert.ok(bads.every((r) => r.attempts === 0 && r.hasSecret), 'a pause costs no attempt and keeps the password');
+    assert.ok(outbox.targetSummary().find((s) => s.target === 'bad')?.paused);
+    const findsWhilePaused = bad.finds;
+    // while paused, new changes for the bad target are not attempted
+    user('e');
+    insert('e', ['bad', 'good']);
+    w.notify();
+    await progress.until(() => good.sets.length === 5);
+    assert.equal(bad.finds, findsWhilePaused);
+    bad.failWith = undefined;
+    w.resume('bad');
+    await progress.until(() => open().length === 0);
+    assert.deepEqual(bad.sets.map((s) => s.account).sort(), ['a', 'b', 'c', 'd', 'e']);
+    assert.equal(ids(4001).length, 1);
+    assert.equal(w.targetHealth().get('bad')?.paused, false);
+  });
+
+  it('stop() waits for attempts in flight and starts no new ones', async () => {
+    const t = new FakeTarget('iij', progress);
+    t.hold = true;
+    for (const a of ['a', 'b', 'c']) {
+      user(a);
+      insert(a, ['iij']);
+    }
+    const w = worker([t], 2);
+    w.start();
+    await progress.until(() => t.held.length === 2);
+    let stopped = false;
+    const stopping = w.stop().then(() => (stopped = true));
+    t.release();
+    // let everything that can run run: stop() must still wait for the second attempt
+    for (let i = 0; i < 50; i++) await Promise.resolve();
+    assert.equal(stopped, false, 'stop() returned while an attempt was in flight');
+    assert.equal(t.held.length, 1, 'no new attempt started after stop()');
+    t.release();
+    await stopping;
+    assert.equal(stopped, true);
+    assert.equal(t.sets.length, 2);
+    const left = open();
+    assert.equal(left.length, 1);
+    assert.equal(left[0]!.state, 'pending');
+  });
+
+  it('never writes a password to the journal', async () => {
+    const t = new FakeTarget('iij', progress);
+    const bad = new FakeTarget('bad', progress);
+    bad.failWith = () => new Error('boom');
+    user('alice', { kvno: 2 });
+    user('bob', { kvno: 9 });
+    insert('alice', ['iij', 'bad'], { password: 'Journal-Canary-AAA' });
+    insert('bob', ['iij'], { password: 'Journal-Canary-BBB', kvno: 1 });
+    insert('carol', ['iij'], { password: 'Journal-Canary-CCC' });
+    worker([t, bad]).start();
+    await progress.until(() => open().every((r) => r.state === 'waiting'));
+    const text = readFileSync(journalFile, 'utf8');
+    assert.ok(text.length > 0);
+    assert.ok(!text.includes('Journal-Canary'), text);
+  });
+});
