@@ -2,7 +2,7 @@
 // If the file is readable by others the agent refuses to start: the key protects every queued password.
 
 import { randomBytes } from 'node:crypto';
-import { openSync, writeSync, closeSync, readFileSync, statSync, fsyncSync, renameSync, mkdirSync } from 'node:fs';
+import { openSync, writeSync, closeSync, readFileSync, statSync, fsyncSync, renameSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
 
@@ -29,6 +29,9 @@ export function loadOrCreateKeys(file: string): { keys: AgentKeys; created: bool
     raw = randomBytes(KEY_BYTES);
     // Write to a temp name, fsync, rename: a crash never leaves a half-written key that would make the queue unreadable.
     const tmp = `${file}.${process.pid}.tmp`;
+    // A crash between open and rename leaves this behind; a restart with the same PID (PID 1 in a container)
+    // must not fail on it forever.
+    rmSync(tmp, { force: true });
     const fd = openSync(tmp, 'wx', 0o600);
     try {
       writeSync(fd, raw);

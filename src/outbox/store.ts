@@ -135,7 +135,12 @@ export class Outbox {
     if (readonly) {
       try {
         this.db = new Database(file, { readonly: true, fileMustExist: true });
+        // Touch the schema now, so a damaged file is reported here with a clear message, not by the first query.
+        this.db.prepare(`SELECT COUNT(*) FROM changes`).get();
       } catch (err) {
+        const code = (err as { code?: string }).code ?? '';
+        if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB')
+          throw new CorruptDatabaseError(`outbox ${file} is not a valid database (${code}): restore it from backup or move it aside`, { cause: err });
         throw new StorageError(`cannot open outbox ${file}: ${(err as Error).message}`, { cause: err });
       }
       return;
@@ -311,8 +316,8 @@ export class Outbox {
     this.write(() =>
       this.db.transaction(() => {
         this.finishTx(id, state, code, error);
-        if (delivered) {
-          const r = this.db.prepare(`SELECT account, target FROM changes WHERE id = ?`).get(id) as { account: string; target: string };
+        const r = delivered ? (this.db.prepare(`SELECT account, target FROM changes WHERE id = ?`).get(id) as { account: string; target: string } | undefined) : undefined;
+        if (delivered && r) {
           this.db
             .prepare(
               `INSERT INTO delivered (account, target, fingerprint, kvno, at) VALUES (?, ?, ?, ?, ?)
