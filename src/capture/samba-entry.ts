@@ -18,7 +18,9 @@ export type SambaSkipReason =
   /** The cleartext is not valid UTF-8 (or empty): it cannot be sent as a JSON string faithfully. */
   | 'invalid-utf8'
   /** No usable sAMAccountName: nothing to address the change to. */
-  | 'no-account';
+  | 'no-account'
+  /** More than MAX_PASSWORD_CHARS: the intake frame would be refused, and no target accepts such a password. */
+  | 'too-long';
 
 export type SambaEntryResult =
   | { kind: 'change'; frame: ChangeFrame; /** attribute names left out of attrs (binary, too long, too many) */ dropped: string[] }
@@ -61,6 +63,8 @@ const SECRET = new Set([
 const MAX_ATTR_NAME = 128;
 const MAX_ATTR_VALUE = 4096;
 const MAX_ATTR_VALUES = 64;
+/** frame.ts MAX_PASSWORD_CHARS (UTF-16 code units, as zod's max counts them). */
+export const MAX_PASSWORD_CHARS = 1024;
 
 const fatalUtf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -125,6 +129,9 @@ export function sambaEntryToChange(entry: LdifEntry, options: SambaEntryOptions)
   // Fatal decoding: a lossy U+FFFD replacement would send a DIFFERENT password to the cloud.
   const password = clear.length > 0 ? utf8(clear) : undefined;
   if (password === undefined) return { kind: 'skip', reason: 'invalid-utf8', account };
+  // Skipped here with a reason the operator sees (event 2007), instead of a frame the agent refuses, which would
+  // make the hook fail and stop syncpasswords on this object for good (head-of-line blocking).
+  if (password.length > MAX_PASSWORD_CHARS) return { kind: 'skip', reason: 'too-long', account };
 
   const frame: ChangeFrame = {
     v: 1,

@@ -1,0 +1,88 @@
+// One syncpasswords object → one intake frame (change or skip) → the agent's ack → the `DONE-EXIT: ` reply line.
+// I/O is injected (`send`), so the whole decision is tested without sockets. Never puts the password (or any
+// attribute value other than the account name) into the reply line or an error message.
+
+import { parseLdifEntry, type LdifEntry } from './ldif.js';
+import { sambaEntryToChange } from './samba-entry.js';
+import { encodeIntakeFrame, type HookReply } from './samba-intake-client.js';
+
+export interface ForwardOptions {
+  /** This DC's name for the frame's `dc` field. */
+  dc: string;
+  /** Sends one encoded frame and resolves with the agent's reply (wipes the bytes); rejects when unreachable. */
+  send: (bytes: Buffer) => Promise<HookReply>;
+  now?: Date;
+}
+
+/**
+ * `done: true` → print `line` (it starts with `DONE-EXIT: `) and exit 0: syncpasswords advances its cache.
+ * `done: false` → print `message` to stderr and exit non-zero: syncpasswords stops WITHOUT advancing its cache,
+ * so the object is handed over again when it restarts (nothing is lost; reference/test-infrastructure.md §2b).
+ */
+export type ForwardOutcome = { done: true; line: string } | { done: false; message: string };
+
+/**
+ * Decides and forwards. Calls without a password change (disable, rename, UPN change, the first run over every
+ * user) are forwarded like any other: the agent's outbox supersedes a change whose msDS-KeyVersionNumber is not
+ * newer than one queued or delivered, so re-deliveries never cause a second request to the target.
+ * Disabled users (userAccountControl 0x2) are forwarded too: see docs/operations-samba.md "Disabled users".
+ */
+export async function forwardSambaObject(ldif: Buffer, opts: ForwardOptions): Promise<ForwardOutcome> {
+  let entry: LdifEntry;
+  try {
+    entry = parseLdifEntry(ldif);
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    return { done: false, message: `syncpasswords handed over invalid LDIF: ${e.message} [${e.code ?? 'E_LDIF'}]` };
+  }
+  let result;
+  try {
+    result = sambaEntryToChange(entry, { dc: opts.dc, now: opts.now });
+  } finally {
+    entry.wipe(); // every value buffer, the cleartext among them
+  }
+
+  if (result.kind === 'skip') {
+    const frame = { v: 1, type: 'skip', source: 'samba', dc: opts.dc, reason: result.reason, ...(result.account ? { account: result.account.slice(0, 256) } : {}) };
+    const reply = await ask(opts, encodeIntakeFrame(frame)!);
+    if (!reply.ok) return { done: false, message: refusedBy('skip report', result.account, reply) };
+    return { done: true, line: `DONE-EXIT: skip ${result.reason}${result.account ? ` ${result.account}` : ''}` };
+  }
+
+  const frame = result.frame;
+  try {
+    let bytes = encodeIntakeFrame(frame);
+    let note = '';
+    if (!bytes && frame.attrs) {
+      // Only the informational attrs can make a frame this big (the password is at most 1024 characters): the agent
+      // resolves the user from AD at send time anyway, so send the change without them rather than block the sync.
+      delete frame.attrs;
+      note = ' (attributes left out: frame too large)';
+      bytes = encodeIntakeFrame(frame);
+    }
+    if (!bytes) return { done: false, message: `the change for ${frame.account} does not fit in one intake frame [E_FRAME_TOO_LARGE]` };
+    const reply = await ask(opts, bytes);
+    if (reply.ok) {
+      const kvno = frame.version?.kvno === undefined ? '' : ` kvno=${frame.version.kvno}`;
+      return { done: true, line: `DONE-EXIT: queued ${frame.account}${kvno} change=${reply.id}${note}` };
+    }
+    // A refusal is the agent's final word on this account (krbtgt, computer, …) and already journaled (2001):
+    // failing would stop syncpasswords on this object forever. Any other error may pass: fail, retry later.
+    if (reply.code === 'E_REFUSED') return { done: true, line: `DONE-EXIT: refused ${frame.account}` };
+    return { done: false, message: refusedBy('change', frame.account, reply) };
+  } finally {
+    frame.password = '';
+  }
+}
+
+async function ask(opts: ForwardOptions, bytes: Buffer): Promise<HookReply> {
+  try {
+    return await opts.send(bytes);
+  } finally {
+    bytes.fill(0);
+  }
+}
+
+function refusedBy(what: string, account: string | undefined, reply: { code: string; message: string }): string {
+  return `the agent did not accept the ${what}${account ? ` for ${account}` : ''}: ${reply.message} [${reply.code}]`;
+}
