@@ -205,6 +205,16 @@ export class DeliveryWorker {
       this.outbox.finish(row.id, 'expired', 'E_EXPIRED', 'not delivered within queue.max_age');
       return;
     }
+    // Only the newest capture is ever sent (DESIGN §3.2). A row that was in flight when a newer change arrived is not
+    // superseded at intake; if that attempt then failed, or the agent crashed (recoverInflight makes it due *after* the
+    // newer row), it would be sent last and overwrite the newer password. Found by test/integration/guarantees-crash.
+    const newer = this.outbox.newerCapture(row);
+    if (newer) {
+      const why = `a newer change ${newer} for this account was captured after this one`;
+      this.journal.write(EV.superseded, { ...base, reason: why });
+      this.outbox.finish(row.id, 'superseded', 'E_SUPERSEDED', why);
+      return;
+    }
     let password: string | undefined;
     try {
       password = this.outbox.openSecret(row);

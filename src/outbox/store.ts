@@ -363,6 +363,22 @@ export class Outbox {
     return this.write(() => this.db.prepare(`UPDATE changes SET state = 'pending', next_attempt_at = ? WHERE state = 'inflight'`).run(this.now()).changes);
   }
 
+  /**
+   * The capture ID of a change to the same (account, target) taken in after `row` that makes it redundant: not itself
+   * superseded and not carrying an older password version. insertChange supersedes only open rows, so a row that
+   * was in flight when a newer capture arrived (and then failed, or was recovered after a crash) would otherwise be
+   * sent after the newer password and overwrite it.
+   */
+  newerCapture(row: Pick<ChangeRow, 'seq' | 'account' | 'target' | 'kvno'>): string | undefined {
+    const r = this.db
+      .prepare(
+        `SELECT capture_id FROM changes WHERE account = ? AND target = ? AND seq > ? AND state <> 'superseded'
+           AND (kvno IS NULL OR ? IS NULL OR kvno >= ?) ORDER BY seq LIMIT 1`,
+      )
+      .get(row.account, row.target, row.seq, row.kvno, row.kvno) as { capture_id: string } | undefined;
+    return r?.capture_id;
+  }
+
   lastDelivered(account: string, target: string): { fingerprint: string; kvno: number | null; at: number } | undefined {
     return this.db.prepare(`SELECT fingerprint, kvno, at FROM delivered WHERE account = ? AND target = ?`).get(account.toLowerCase(), target) as
       | { fingerprint: string; kvno: number | null; at: number }
