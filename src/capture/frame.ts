@@ -2,47 +2,10 @@
 // Pure logic, no I/O. Errors name the field and the rule, never a value: a frame may carry a password.
 
 import { z } from 'zod';
-import { FrameError, FrameTooLargeError, InvalidUtf16Error } from '../errors.js';
+import { FrameError, InvalidUtf16Error } from '../errors.js';
 
-export const MAX_FRAME_BYTES = 64 * 1024;
+export { MAX_FRAME_BYTES, FrameReader, encodeFrame, type IntakeReply, type IntakeReplyOk, type IntakeReplyError } from './frame-codec.js';
 const MAX_PASSWORD_CHARS = 1024;
-
-/** Accumulates stream chunks and yields whole frame payloads; throws FrameTooLargeError as soon as a header says so. */
-export class FrameReader {
-  private buf: Buffer = Buffer.alloc(0);
-
-  push(chunk: Buffer): Buffer[] {
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
-    const out: Buffer[] = [];
-    while (this.buf.length >= 4) {
-      const len = this.buf.readUInt32LE(0);
-      if (len > MAX_FRAME_BYTES) throw new FrameTooLargeError(`frame of ${len} bytes exceeds the ${MAX_FRAME_BYTES}-byte limit`);
-      if (this.buf.length < 4 + len) break;
-      out.push(this.buf.subarray(4, 4 + len));
-      this.buf = this.buf.subarray(4 + len);
-    }
-    return out;
-  }
-
-  /** Bytes of an incomplete frame still buffered (a peer that closes mid-frame sent a truncated frame). */
-  get pending(): number {
-    return this.buf.length;
-  }
-
-  /** Overwrites buffered bytes; they may hold part of a password. */
-  wipe(): void {
-    this.buf.fill(0);
-    this.buf = Buffer.alloc(0);
-  }
-}
-
-export function encodeFrame(message: unknown): Buffer {
-  const body = Buffer.from(JSON.stringify(message), 'utf8');
-  if (body.length > MAX_FRAME_BYTES) throw new FrameTooLargeError(`frame of ${body.length} bytes exceeds the ${MAX_FRAME_BYTES}-byte limit`);
-  const header = Buffer.alloc(4);
-  header.writeUInt32LE(body.length, 0);
-  return Buffer.concat([header, body]);
-}
 
 const attrValue = z.union([z.string().max(4096), z.array(z.string().max(4096)).max(64)]);
 
@@ -88,19 +51,6 @@ const skipFrameSchema = z
 export type SkipFrame = z.infer<typeof skipFrameSchema>;
 
 export type ChangeFrame = Omit<z.infer<typeof changeFrameSchema>, 'password' | 'passwordInvalidUtf16'> & { password: string };
-
-export interface IntakeReplyOk {
-  v: 1;
-  ok: true;
-  id: string;
-}
-export interface IntakeReplyError {
-  v: 1;
-  ok: false;
-  code: string;
-  message: string;
-}
-export type IntakeReply = IntakeReplyOk | IntakeReplyError;
 
 const fatalUtf8 = new TextDecoder('utf-8', { fatal: true });
 

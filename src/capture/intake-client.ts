@@ -1,47 +1,50 @@
-// A capture-side client of the intake socket: sends one change frame and waits for the agent's reply.
-// Used by `pwsync submit` and `pwsync samba-hook`; never prints or logs the frame.
+// The capture side of the intake socket (DESIGN §3.1): one frame out, one reply back. Used by `pwsync submit`,
+// the demo and `pwsync samba-hook`. Dependency-free (no zod): the Samba hook starts once per changed object.
+// Never prints or logs the frame, and wipes its bytes whatever happens.
 
 import net from 'node:net';
-import { FrameReader, encodeFrame, type IntakeReply } from './frame.js';
+import { FrameReader, decodeIntakeReply, encodeFrame, type IntakeReply } from './frame-codec.js';
 
+/** The agent could not be asked or gave no usable answer: the capture side keeps its copy and retries later. */
 export class IntakeUnavailableError extends Error {
   readonly code = 'E_AGENT_UNAVAILABLE';
 }
 
-export async function sendChange(socketPath: string, frame: Record<string, unknown>, timeoutMs = 10_000): Promise<IntakeReply> {
-  const bytes = encodeFrame(frame);
-  try {
-    return await new Promise<IntakeReply>((resolve, reject) => {
-      const sock = net.connect(socketPath);
-      const reader = new FrameReader();
-      const timer = setTimeout(() => {
-        sock.destroy();
-        reject(new IntakeUnavailableError(`the agent did not answer within ${timeoutMs} ms`));
-      }, timeoutMs);
-      sock.once('connect', () => sock.write(bytes));
-      sock.on('data', (chunk: Buffer) => {
-        try {
-          const [payload] = reader.push(chunk);
-          if (!payload) return;
-          clearTimeout(timer);
-          sock.end();
-          resolve(JSON.parse(payload.toString('utf8')) as IntakeReply);
-        } catch (err) {
-          clearTimeout(timer);
-          sock.destroy();
-          reject(err);
-        }
-      });
-      sock.once('error', (err: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
-        reject(new IntakeUnavailableError(`cannot reach the agent at ${socketPath} (${err.code ?? err.message})`));
-      });
-      sock.once('close', () => {
-        clearTimeout(timer);
-        reject(new IntakeUnavailableError('the agent closed the connection without an answer'));
-      });
+/** Sends an already encoded frame (wiped afterwards) and resolves with the agent's reply. */
+export function sendFrameBytes(socketPath: string, bytes: Buffer, timeoutMs = 10_000): Promise<IntakeReply> {
+  return new Promise<IntakeReply>((resolve, reject) => {
+    const reader = new FrameReader();
+    let settled = false;
+    const sock = net.connect(socketPath);
+    const finish = (err: Error | undefined, reply?: IntakeReply) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      bytes.fill(0);
+      reader.wipe();
+      sock.destroy();
+      if (err) reject(err);
+      else resolve(reply!);
+    };
+    const timer = setTimeout(() => finish(new IntakeUnavailableError(`the agent did not answer within ${timeoutMs} ms`)), timeoutMs);
+    sock.once('connect', () => sock.write(bytes));
+    sock.on('data', (chunk: Buffer) => {
+      let payload: Buffer | undefined;
+      try {
+        [payload] = reader.push(chunk);
+      } catch {
+        return finish(new IntakeUnavailableError('the agent answered with an oversized frame'));
+      }
+      if (!payload) return;
+      const reply = decodeIntakeReply(payload);
+      finish(reply ? undefined : new IntakeUnavailableError('the agent answered with an unexpected reply'), reply);
     });
-  } finally {
-    bytes.fill(0);
-  }
+    sock.once('error', (err: NodeJS.ErrnoException) => finish(new IntakeUnavailableError(`cannot reach the agent at ${socketPath} (${err.code ?? err.message})`)));
+    sock.once('close', () => finish(new IntakeUnavailableError('the agent closed the connection without an answer')));
+  });
+}
+
+/** Encodes and sends one message (e.g. a change frame); throws FrameTooLargeError before connecting when it cannot fit. */
+export function sendChange(socketPath: string, frame: Record<string, unknown>, timeoutMs = 10_000): Promise<IntakeReply> {
+  return sendFrameBytes(socketPath, encodeFrame(frame), timeoutMs);
 }

@@ -4,7 +4,20 @@
 
 import { parseLdifEntry, type LdifEntry } from './ldif.js';
 import { sambaEntryToChange } from './samba-entry.js';
-import { encodeIntakeFrame, type HookReply } from './samba-intake-client.js';
+import { encodeFrame, type IntakeReply } from './frame-codec.js';
+import { FrameTooLargeError } from '../errors.js';
+
+type HookReply = IntakeReply;
+
+/** The frame's bytes, or undefined when it cannot fit in one frame (the caller then drops optional attributes). */
+function encodeIntakeFrame(message: unknown): Buffer | undefined {
+  try {
+    return encodeFrame(message);
+  } catch (err) {
+    if (err instanceof FrameTooLargeError) return undefined;
+    throw err;
+  }
+}
 
 export interface ForwardOptions {
   /** This DC's name for the frame's `dc` field. */

@@ -19,8 +19,10 @@ Usage:
                                                  inspect and act on waiting, parked and failed changes
   pwsync report coverage --config FILE [--csv] [--all]
                                                  in-scope AD users whose current password has not reached a target
-  pwsync samba-hook [--socket PATH]                the syncpasswords --script hook (Samba AD DC)
-  pwsync samba setup --config FILE [--smb-conf F]  check a Samba DC and initialise the syncpasswords cache
+  pwsync samba-hook [--socket PATH | --config FILE] [--dc NAME] [--timeout MS]
+                                                 the syncpasswords --script hook (Samba AD DC)
+  pwsync samba setup --config FILE [--smb-conf F] [--cache-ldb F] [--hook F] [--gnupghome D] [--init]
+                                                 check a Samba DC and initialise the syncpasswords cache
   pwsync emulate [--port N] [--seed FILE]         run the IIJ ID Service API emulator
   pwsync help
 

@@ -10,7 +10,7 @@ import os from 'node:os';
 import { parse } from './args.js';
 import { MAX_LDIF_BYTES } from '../capture/ldif.js';
 import { forwardSambaObject } from '../capture/samba-forward.js';
-import { AgentUnreachableError, sendIntakeFrame } from '../capture/samba-intake-client.js';
+import { IntakeUnavailableError, sendFrameBytes } from '../capture/intake-client.js';
 
 const USAGE = 'usage: pwsync samba-hook [--socket PATH | --config FILE [--secret FILE]] [--dc NAME] [--timeout MS]';
 
@@ -28,7 +28,7 @@ export async function sambaHookCommand(argv: string[]): Promise<number> {
     if (!ldif) return failed(`the LDIF on stdin exceeds ${MAX_LDIF_BYTES} bytes [E_LDIF]`, 1);
     let outcome;
     try {
-      outcome = await forwardSambaObject(ldif, { dc: a.dc ?? os.hostname(), send: (bytes) => sendIntakeFrame(socket, bytes, timeoutMs) });
+      outcome = await forwardSambaObject(ldif, { dc: a.dc ?? os.hostname(), send: (bytes) => sendFrameBytes(socket, bytes, timeoutMs) });
     } finally {
       ldif.fill(0);
     }
@@ -39,7 +39,7 @@ export async function sambaHookCommand(argv: string[]): Promise<number> {
     // Everything below is value-free by construction (usage, config key paths, socket errors).
     const e = err as Error & { code?: string };
     const code = typeof e.code === 'string' ? ` [${e.code}]` : '';
-    return failed(`${err instanceof AgentUnreachableError ? '' : 'error: '}${e.message ?? String(err)}${code}`, e.code === 'E_CONFIG' ? 2 : 1);
+    return failed(`${err instanceof IntakeUnavailableError ? '' : 'error: '}${e.message ?? String(err)}${code}`, e.code === 'E_CONFIG' ? 2 : 1);
   }
 }
 
