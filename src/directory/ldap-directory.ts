@@ -140,6 +140,23 @@ class LdapDirectory implements Directory {
     });
   }
 
+  /** Every in-scope entry (filter.user under base_dn) with `attributes` as text, paged; for the coverage report. */
+  async listInScope(attributes: readonly string[]): Promise<Array<{ dn: string; values: Record<string, string | undefined> }>> {
+    return this.#withSession(async (client) => {
+      const { searchEntries } = await client.search(this.#cfg.base_dn, {
+        scope: 'sub',
+        filter: this.#userFilter,
+        attributes: [...attributes],
+        paged: { pageSize: 500 },
+        timeLimit: this.#timeLimitSeconds(),
+      });
+      return searchEntries.map((e) => ({
+        dn: e.dn,
+        values: Object.fromEntries(attributes.map((a) => [a, asString(firstValue(e, a))])),
+      }));
+    });
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     const pending = this.#connecting;
@@ -366,6 +383,6 @@ function binaryAttributeNames(wanted: readonly string[]): string[] {
  * A Directory over LDAP(S). `bindPassword` comes from secret.yml. Throws ConfigError at once for an invalid
  * filter.user or an unreadable ca_file; connection problems surface later as DirectoryUnavailableError.
  */
-export function createLdapDirectory(cfg: LdapConfig, bindPassword: string, hooks: LdapDirectoryHooks = {}): Directory {
+export function createLdapDirectory(cfg: LdapConfig, bindPassword: string, hooks: LdapDirectoryHooks = {}): Directory & Pick<LdapDirectory, 'listInScope'> {
   return new LdapDirectory(cfg, bindPassword, hooks);
 }
