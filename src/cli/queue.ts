@@ -7,6 +7,8 @@ import { OUTBOX_FILE } from '../agent.js';
 import { Outbox, type ChangeRow } from '../outbox/store.js';
 import { FINAL_STATES, OPEN_STATES, type ChangeState } from '../outbox/states.js';
 import { fail, parseWithPositionals } from './args.js';
+import { EV } from '../journal/catalogue.js';
+import { Journal } from '../journal/journal.js';
 
 const ALL_STATES: readonly string[] = [...OPEN_STATES, ...FINAL_STATES];
 
@@ -63,6 +65,14 @@ export async function queueCommand(argv: string[]): Promise<number> {
                 : `queue ${action}: change ${id} is ${row.state}; only pending, waiting and parked changes can be ${action === 'retry' ? 'retried' : 'dropped'}`,
           );
         }
+        // The agent's journal must show an operator's act like the console's (5000/5001): a dropped change is final
+        // and invariant 1 wants a final state with its event (found by test/integration/guarantees-queue).
+        const row = outbox.get(id);
+        const journal = new Journal({ file: config.log.file, level: config.log.loglevel });
+        journal.write(action === 'retry' ? EV.operatorRetry : EV.operatorDrop, {
+          change: row?.captureId ?? id, account: row?.account, target: row?.target, code: action === 'drop' ? 'E_DROPPED' : undefined, remote: 'cli',
+        });
+        journal.close();
         process.stdout.write(`${action === 'retry' ? 'retrying' : 'dropped'} ${id}\n`);
         return 0;
       } finally {

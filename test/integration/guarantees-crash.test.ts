@@ -83,6 +83,7 @@ test(`${USERS * PER_USER} changes for ${USERS} AD users survive ${INTAKE_KILLS +
       250,
     );
     const events = journalLines(s.journalFile);
+    const finalEvent = new Set(events.filter((e) => FINAL_EVENTS.has(e.id)).map((e) => e.change));
     const bad = events.filter((e) => e.id === 3003 || e.id === 3005 || e.id === 2003);
     assert.deepEqual(bad.map((e) => `${e.id} ${String(e.account)} ${String(e.error ?? e.reason)}`), [], 'no change may be rejected, expired or fail to commit');
     const missing = acked.filter((id) => !finals.has(id));
@@ -101,10 +102,14 @@ test(`${USERS * PER_USER} changes for ${USERS} AD users survive ${INTAKE_KILLS +
     const outbox = Outbox.openReadOnly(path.join(s.dataDir, 'outbox.sqlite'));
     try {
       const counts = outbox.countsByState();
+      // Stronger than the acked ids: every row ever committed (copies whose ack was lost included) has its final event.
+      const rows = outbox.list({ limit: 100_000 });
+      const noEvent = rows.filter((r) => !finalEvent.has(r.captureId)).map((r) => `${r.captureId} ${r.state}`);
+      assert.deepEqual(noEvent, [], 'every committed row has a final event');
       for (const open of ['pending', 'waiting', 'inflight', 'parked']) assert.equal(counts[open] ?? 0, 0, `no ${open} rows left: ${JSON.stringify(counts)}`);
       const tally = (id: number) => [...finals.values()].filter((v) => v === id).length;
       t.diagnostic(
-        `kills=${kills} changes=${total} acks=${acked.length} committed=${events.filter((e) => e.id === 2000).length} (the difference: acks lost in a crash, change sent again) sends=${client.sends} ` +
+        `kills=${kills} changes=${total} acks=${acked.length} committed=${rows.length} (the difference: acks lost in a crash, change sent again) sends=${client.sends} ` +
           `synced=${tally(3000)} superseded=${tally(3004)} duplicate=${tally(3006)} recoveredInflight=${events.filter((e) => e.id === 1005).length} ` +
           `emulatorWrites=${emulator.listUsers().reduce((n, u) => n + u.passwordSetCount, 0)} rows=${JSON.stringify(counts)}`,
       );

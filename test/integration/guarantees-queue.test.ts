@@ -88,6 +88,7 @@ describe('queue edges: horizon, max_age, operator retry/drop, full disk, corrupt
     await emulator.addUser({ userName: `${user.retry}@example.jp`, externalId: externalIdOf(dc, user.retry) });
     const retry = await runCli(['queue', 'retry', id, '--config', s.configFile]);
     assert.equal(retry.code, 0, retry.stderr);
+    assert.equal(journalLines(s.journalFile).find((e) => e.id === 5000 && e.change === id)?.remote, 'cli', 'the operator act is journaled (5000)');
     const synced = await eventFor(agent, id, [3000], 15_000);
     assert.equal(synced.id, 3000, 'the retried change is delivered well before its backoff ends');
     assert.equal((await emulator.verifyPassword({ externalId: externalIdOf(dc, user.retry) }, password)).match, true);
@@ -101,6 +102,7 @@ describe('queue edges: horizon, max_age, operator retry/drop, full disk, corrupt
     assert.equal(agent.outbox.get(id)?.hasSecret, true);
     const drop = await runCli(['queue', 'drop', id, '--config', s.configFile]);
     assert.equal(drop.code, 0, drop.stderr);
+    assert.equal(journalLines(s.journalFile).find((e) => e.id === 5001 && e.change === id)?.account, user.drop.toLowerCase(), 'the drop is journaled (5001)');
     const row = agent.outbox.get(id)!;
     assert.equal(row.state, 'rejected');
     assert.equal(row.lastErrorCode, 'E_DROPPED');
