@@ -1,0 +1,116 @@
+#!/usr/bin/env node
+// `npm run bench`: measures pwsync on this machine (DESIGN §6 budgets) and writes REPORT.md, results.json and the
+// delivery chart into the output dir (default: bench/ of the repository). `--smoke` (or PWSYNC_BENCH_SMOKE=1)
+// runs tiny sizes in well under a minute for CI; numbers from a smoke run prove nothing about speed.
+//
+//   node dist/bench/run.js [--smoke] [--out DIR] [--delivery-max N] [--seconds-at-limit S] [--only 1,2,...]
+//   node dist/bench/run.js --report-only results.json [--out DIR]
+
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { deliverySvg, renderPng } from './lib/chart.js';
+import { describeMachine } from './lib/machine.js';
+import { writeReport, type BenchResults } from './lib/report.js';
+import { findDc, REPO_ROOT } from './lib/stack.js';
+import { benchDelivery, type DeliveryPlan } from './sections/delivery.js';
+import { benchE2e } from './sections/e2e.js';
+import { benchIncumbent, createAdUsers } from './sections/incumbent.js';
+import { benchIntake } from './sections/intake.js';
+import { benchMemory, benchStartup } from './sections/memory.js';
+import { benchSamba } from './sections/samba.js';
+import os from 'node:os';
+
+const { values } = parseArgs({
+  options: {
+    smoke: { type: 'boolean', default: process.env.PWSYNC_BENCH_SMOKE === '1' },
+    out: { type: 'string' },
+    'delivery-max': { type: 'string' },
+    'seconds-at-limit': { type: 'string' },
+    only: { type: 'string' },
+    /** Re-render REPORT.md and the chart from an earlier run's results.json (no measuring). */
+    'report-only': { type: 'string' },
+  },
+});
+const smoke = values.smoke === true;
+const outDir = path.resolve(values.out ?? path.join(REPO_ROOT, 'bench'));
+const only = values.only ? new Set(values.only.split(',').map(Number)) : undefined;
+const want = (n: number) => !only || only.has(n);
+const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+
+const sizes = smoke
+  ? { intake: 200, intake1: 50, warmup: 10, deliveryMax: 40, secondsAtLimit: 0.3, minChanges: 5, incumbent: 2, e2e: 5, e2eLdap: 3, pending: 1000, startupRuns: 1, sambaRuns: 2 }
+  : { intake: 10_000, intake1: 2_000, warmup: 200, deliveryMax: 20_000, secondsAtLimit: 30, minChanges: 100, incumbent: 200, e2e: 200, e2eLdap: 100, pending: 100_000, startupRuns: 10, sambaRuns: 20 };
+if (values['delivery-max']) sizes.deliveryMax = Number(values['delivery-max']);
+if (values['seconds-at-limit']) sizes.secondsAtLimit = Number(values['seconds-at-limit']);
+
+function writeOutputs(results: BenchResults): void {
+  writeFileSync(path.join(outDir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+  if (results.delivery) {
+    const svg = path.join(outDir, 'delivery.svg');
+    writeFileSync(svg, deliverySvg(results.delivery.runs, `pwsync delivery vs limit C/(2L)${results.smoke ? ' — SMOKE SIZE' : ''}`));
+    results.png = renderPng(svg, path.join(outDir, 'delivery.png'));
+  }
+  writeFileSync(path.join(outDir, 'REPORT.md'), writeReport(results));
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  mkdirSync(outDir, { recursive: true });
+  if (values['report-only']) {
+    writeOutputs(JSON.parse(readFileSync(values['report-only'], 'utf8')) as BenchResults);
+    log(`re-rendered ${path.join(outDir, 'REPORT.md')} from ${values['report-only']}`);
+    return;
+  }
+  const results: BenchResults = { smoke, sizes, machine: describeMachine(os.tmpdir()), command: process.argv.slice(2).join(' ') };
+  const dcFound = findDc();
+
+  if (want(1)) {
+    log(`§1 intake: ${sizes.intake} changes from 8 clients (+${sizes.intake1} from 1 client)`);
+    results.intake = await benchIntake({ changes: sizes.intake, singleClientChanges: sizes.intake1, warmup: sizes.warmup });
+  }
+  if (want(2)) {
+    const plan: DeliveryPlan = {
+      latencies: [5, 20, 100], concurrencies: [1, 8, 32], maxChanges: sizes.deliveryMax, iijUsers: smoke ? 100 : 5000,
+      secondsAtLimit: sizes.secondsAtLimit, minChanges: sizes.minChanges, profile: smoke ? [] : ['5/32'],
+    };
+    log(`§2 delivery: L ∈ {5, 20, 100} ms × C ∈ {1, 8, 32}, up to ${plan.maxChanges} changes over ${plan.iijUsers} IIJ users`);
+    results.delivery = { plan, runs: await benchDelivery(plan, log) };
+  }
+  if (want(3) || want(4)) {
+    const ad = dcFound.dc ? await createAdUsers(dcFound.dc, Math.max(sizes.incumbent, sizes.e2eLdap)).catch((err: Error) => (log(`AD fixtures failed: ${err.message}`), undefined)) : undefined;
+    try {
+      if (want(3)) {
+        if (!dcFound.dc || !ad) results.incumbent = { skipped: `no Samba AD DC: ${dcFound.why}` };
+        else {
+          log(`§3 incumbent: ${ad.users.length} sequential processes vs pwsync on the same AD users`);
+          results.incumbent = { dc: dcFound.why, adCreateMs: ad.createMs, ...(await benchIncumbent({ dc: dcFound.dc, ad, latencyMs: 20, massReset: 20_000, pwsyncConcurrency: [1, 8] })) };
+        }
+      }
+      if (want(4)) {
+        log(`§4 end to end: ${sizes.e2e} changes one at a time`);
+        results.e2e = [await benchE2e({ changes: sizes.e2e, latencyMs: 0 })];
+        if (dcFound.dc && ad) results.e2e.push(await benchE2e({ changes: sizes.e2eLdap, latencyMs: 0, dc: dcFound.dc, adUsers: ad.users }));
+      }
+    } finally {
+      await ad?.remove();
+    }
+  }
+  if (want(5)) {
+    log(`§5 memory with ${sizes.pending} pending changes; start-up of pwsync run`);
+    results.memory = await benchMemory({ pending: sizes.pending, settleMs: smoke ? 500 : 3000 });
+    results.startup = [await benchStartup({ runs: sizes.startupRuns, backlog: 0 }), await benchStartup({ runs: Math.min(3, sizes.startupRuns), backlog: sizes.pending })];
+  }
+  if (want(6)) {
+    log('§6 samba path: hook start-up');
+    results.samba = await benchSamba({ runs: sizes.sambaRuns });
+  }
+  results.durationS = (Date.now() - started) / 1000;
+  writeOutputs(results);
+  log(`wrote ${path.join(outDir, 'REPORT.md')} in ${results.durationS.toFixed(0)} s`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,109 @@
+// §2 Delivery against the limit: a pre-filled outbox, the real agent (StaticDirectory — AD is not measured here),
+// the real IIJ target, and the emulator answering every request after L ms. Limit = C / (2L) changes per second.
+
+import path from 'node:path';
+import { hotSpots, type HotSpot } from '../lib/profile.js';
+import type { ChildHandle } from '../lib/rpc.js';
+import { copyDataDir, prefillOutbox, removeDir, startAgentChild, startEmulatorChild, tempDir, writeConfig } from '../lib/stack.js';
+import { staticAccount } from '../lib/accounts.js';
+
+export interface DeliveryRun {
+  latencyMs: number;
+  concurrency: number;
+  changes: number;
+  iijUsers: number;
+  elapsedMs: number;
+  perSecond: number;
+  limit: number;
+  ratio: number;
+  synced: number;
+  other: Record<string, number>;
+  emulatorPasswordSets: number;
+  /** CPU (user + system) per delivered change, ms: what a 2-core machine can afford per change. */
+  agentCpuMs: number;
+  emulatorCpuMs: number;
+  hotSpots?: HotSpot[];
+}
+
+export interface DeliveryPlan {
+  latencies: number[];
+  concurrencies: number[];
+  maxChanges: number;
+  iijUsers: number;
+  /** Each run is sized to take about this long at the limit (then capped at maxChanges). */
+  secondsAtLimit: number;
+  minChanges: number;
+  /** Runs (as "L/C") whose agent is profiled with --cpu-prof; their hot spots go into the report. */
+  profile: string[];
+}
+
+export function changesFor(plan: DeliveryPlan, latencyMs: number, concurrency: number): number {
+  const limit = concurrency / (2 * latencyMs / 1000);
+  return Math.max(plan.minChanges, Math.min(plan.maxChanges, Math.ceil(limit * plan.secondsAtLimit)));
+}
+
+export async function benchDelivery(plan: DeliveryPlan, log: (s: string) => void): Promise<DeliveryRun[]> {
+  const root = tempDir('delivery');
+  const templates = new Map<number, string>();
+  const template = (n: number): string => {
+    let t = templates.get(n);
+    if (!t) {
+      t = path.join(root, `template-${n}`);
+      prefillOutbox(t, Array.from({ length: n }, (_, j) => staticAccount(j)));
+      templates.set(n, t);
+    }
+    return t;
+  };
+  const runs: DeliveryRun[] = [];
+  try {
+    for (const latencyMs of plan.latencies) {
+      const em = await startEmulatorChild({ latencyMs, users: plan.iijUsers });
+      try {
+        for (const concurrency of plan.concurrencies) {
+          const n = changesFor(plan, latencyMs, concurrency);
+          runs.push(await oneRun(root, template(n), em, { latencyMs, concurrency, n, iijUsers: plan.iijUsers, profile: plan.profile.includes(`${latencyMs}/${concurrency}`) }));
+          const r = runs[runs.length - 1]!;
+          log(`delivery L=${latencyMs} ms C=${concurrency}: ${r.changes} changes in ${(r.elapsedMs / 1000).toFixed(1)} s = ${r.perSecond.toFixed(1)}/s (limit ${r.limit.toFixed(1)}, ${(r.ratio * 100).toFixed(0)} %)`);
+        }
+      } finally {
+        await em.child.close();
+      }
+    }
+    return runs;
+  } finally {
+    removeDir(root);
+  }
+}
+
+async function oneRun(
+  root: string,
+  template: string,
+  em: { child: ChildHandle; scimBase: string; token: string },
+  o: { latencyMs: number; concurrency: number; n: number; iijUsers: number; profile: boolean },
+): Promise<DeliveryRun> {
+  const dir = path.join(root, `run-L${o.latencyMs}-C${o.concurrency}`);
+  const profDir = path.join(root, `prof-L${o.latencyMs}-C${o.concurrency}`);
+  copyDataDir(template, dir);
+  const config = writeConfig(dir, { scimBase: em.scimBase, token: em.token, concurrency: o.concurrency });
+  const before = await em.child.call<{ passwordSets: number; cpu: NodeJS.CpuUsage }>('stats');
+  const { child } = await startAgentChild({ configFile: config, directory: { kind: 'static', accounts: o.n, iijUsers: o.iijUsers }, target: 'config' }, o.profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []);
+  let run: DeliveryRun | undefined;
+  try {
+    const r = await child.call<{ lastMs: number; counts: Record<string, number>; cpu: NodeJS.CpuUsage }>('waitTerminal', { n: o.n });
+    const after = await em.child.call<{ passwordSets: number; cpu: NodeJS.CpuUsage }>('stats');
+    const limit = o.concurrency / (2 * (o.latencyMs / 1000));
+    const perSecond = o.n / (r.lastMs / 1000);
+    const other = Object.fromEntries(Object.entries(r.counts).filter(([id]) => id !== '3000' && id !== '3010' && Number(id) >= 3000));
+    run = {
+      latencyMs: o.latencyMs, concurrency: o.concurrency, changes: o.n, iijUsers: o.iijUsers, elapsedMs: r.lastMs, perSecond, limit,
+      ratio: perSecond / limit, synced: r.counts['3000'] ?? 0, other, emulatorPasswordSets: after.passwordSets - before.passwordSets,
+      agentCpuMs: (r.cpu.user + r.cpu.system) / 1000 / o.n,
+      emulatorCpuMs: (after.cpu.user + after.cpu.system - before.cpu.user - before.cpu.system) / 1000 / o.n,
+    };
+  } finally {
+    await child.close();
+    if (run && o.profile) run.hotSpots = hotSpots(profDir);
+    removeDir(dir);
+  }
+  return run;
+}

@@ -1,0 +1,93 @@
+// §1 Intake: durable-ack latency as the capture side sees it (connect, frame, commit with fsync, reply), with
+// delivery paused so nothing but intake touches the outbox.
+
+import { performance } from 'node:perf_hooks';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { sendChange } from '../../src/capture/intake-client.js';
+import { hotSpots, type HotSpot } from '../lib/profile.js';
+import { summarise, type LatencySummary } from '../lib/stats.js';
+import { benchPassword, removeDir, startAgentChild, tempDir, writeConfig } from '../lib/stack.js';
+
+export interface IntakeRun {
+  clients: number;
+  changes: number;
+  latency: LatencySummary;
+  perSecond: number;
+}
+export interface IntakeResult {
+  runs: IntakeRun[];
+  /** One-row INSERT commit on the same file system, WAL: fsync cost that bounds a serial commit path. */
+  commitMs?: { full: number; normal: number };
+  warmup: number;
+  hotSpots: HotSpot[];
+}
+
+let seq = 0;
+function frame(): Record<string, unknown> {
+  return { v: 1, type: 'change', source: 'samba', dc: 'bench-dc', account: `i${seq++}`, version: { kvno: 2 }, capturedAt: new Date().toISOString(), password: benchPassword() };
+}
+
+export async function loadIntake(socketPath: string, clients: number, changes: number): Promise<{ samples: number[]; elapsedMs: number }> {
+  const samples: number[] = [];
+  let left = changes;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (left > 0) {
+        left--;
+        const f = frame();
+        const s = performance.now();
+        const reply = await sendChange(socketPath, f);
+        samples.push(performance.now() - s);
+        if (!reply.ok) throw new Error(`intake refused a bench change: ${reply.code} ${reply.message}`);
+      }
+    }),
+  );
+  return { samples, elapsedMs: performance.now() - t0 };
+}
+
+export async function benchIntake(o: { changes: number; singleClientChanges: number; warmup: number }): Promise<IntakeResult> {
+  const dir = tempDir('intake');
+  const profDir = path.join(dir, 'prof');
+  const config = writeConfig(dir, { scimBase: 'http://127.0.0.1:9/scim/v2/', token: 'bench-unused', concurrency: 8 });
+  const { child, socketPath } = await startAgentChild({ configFile: config, directory: { kind: 'static', accounts: 0, iijUsers: 1 }, target: 'hang' }, [
+    '--cpu-prof',
+    `--cpu-prof-dir=${profDir}`,
+  ]);
+  try {
+    await loadIntake(socketPath, 8, o.warmup);
+    const runs: IntakeRun[] = [];
+    for (const [clients, changes] of [
+      [1, o.singleClientChanges],
+      [8, o.changes],
+    ] as const) {
+      const r = await loadIntake(socketPath, clients, changes);
+      runs.push({ clients, changes, latency: summarise(r.samples), perSecond: changes / (r.elapsedMs / 1000) });
+    }
+    await child.close();
+    return { runs, warmup: o.warmup, hotSpots: hotSpots(profDir), commitMs: commitCost(dir) };
+  } finally {
+    await child.close();
+    removeDir(dir);
+  }
+}
+
+/** Mean ms of a one-row INSERT commit in WAL mode with synchronous FULL and NORMAL, on the bench's temp dir. */
+function commitCost(dir: string, n = 300): { full: number; normal: number } {
+  const db = new Database(path.join(dir, 'commit-cost.sqlite'));
+  try {
+    db.pragma('journal_mode = WAL');
+    db.exec('CREATE TABLE t (v TEXT)');
+    const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
+    const measure = (level: string) => {
+      db.pragma(`synchronous = ${level}`);
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) insert.run('x'.repeat(200));
+      return (performance.now() - t0) / n;
+    };
+    return { full: measure('FULL'), normal: measure('NORMAL') };
+  } finally {
+    db.close();
+  }
+}
