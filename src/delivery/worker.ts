@@ -52,6 +52,9 @@ export class DeliveryWorker {
   private readonly health = new Map<string, TargetHealth>();
   private readonly gates = new Map<string, TargetGate>();
   private sweeper: NodeJS.Timeout | undefined;
+  /** Rows this worker is attempting now; an inflight row not in here lost its attempt (see releaseInflight). */
+  private readonly owned = new Set<string>();
+  private lastStorageAlarm = 0;
   private active = 0;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
@@ -107,12 +110,28 @@ export class DeliveryWorker {
 
   /** Expires open rows older than queue.max_age — also those of a paused target, which are never attempted. */
   private sweep(): void {
-    for (const row of this.outbox.olderThan(this.now() - this.opts.maxAgeMs)) {
-      if (row.state === 'inflight') continue;
-      this.journal.write(EV.expired, { change: row.captureId, account: row.account, target: row.target, reason: 'max_age' });
-      this.outbox.finish(row.id, 'expired', 'E_EXPIRED', 'not delivered within queue.max_age');
+    try {
+      for (const row of this.outbox.olderThan(this.now() - this.opts.maxAgeMs)) {
+        if (row.state === 'inflight') continue;
+        this.journal.write(EV.expired, { change: row.captureId, account: row.account, target: row.target, reason: 'max_age' });
+        this.outbox.finish(row.id, 'expired', 'E_EXPIRED', 'not delivered within queue.max_age');
+      }
+      this.outbox.releaseInflight(this.owned);
+    } catch (err) {
+      this.storageTrouble(err);
     }
     this.notify();
+  }
+
+  /**
+   * The outbox could not be written (disk full, I/O error) outside an attempt's own error handling. The agent keeps
+   * running: rows stay queued (an orphaned inflight row is released by the next sweep) and the alarm repeats at most
+   * once a minute.
+   */
+  private storageTrouble(err: unknown, row?: ChangeRow): void {
+    if (this.now() - this.lastStorageAlarm < 60_000) return;
+    this.lastStorageAlarm = this.now();
+    this.journal.write(EV.outboxWriteFailed, { code: errorCode(err), error: safeMessage(err), change: row?.captureId });
   }
 
   /** Stops taking new work and waits for in-flight attempts to finish. */
@@ -130,6 +149,8 @@ export class DeliveryWorker {
     this.pumping = true;
     try {
       this.pump();
+    } catch (err) {
+      this.storageTrouble(err);
     } finally {
       this.pumping = false;
     }
@@ -161,11 +182,15 @@ export class DeliveryWorker {
     for (const row of rows) {
       this.gates.get(row.target)?.take(now, REQUESTS_PER_CHANGE);
       this.active++;
-      void this.attempt(row).finally(() => {
-        this.active--;
-        if (this.active === 0 && !this.running) this.idleWaiters.splice(0).forEach((r) => r());
-        this.notify();
-      });
+      this.owned.add(row.id);
+      void this.attempt(row)
+        .catch((err: unknown) => this.storageTrouble(err, row))
+        .finally(() => {
+          this.owned.delete(row.id);
+          this.active--;
+          if (this.active === 0 && !this.running) this.idleWaiters.splice(0).forEach((r) => r());
+          this.notify();
+        });
     }
     this.arm(now);
   }

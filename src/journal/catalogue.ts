@@ -43,6 +43,7 @@ export const EV = {
   targetResumed: def(4001, 'info', 'Target resumed'),
   targetProbeFailed: def(4002, 'error', 'Paused target still refuses the new credentials; it stays paused'),
   directoryUnavailable: def(4100, 'error', 'Active Directory cannot be reached; changes wait'),
+  outboxWriteFailed: def(4200, 'error', 'The outbox cannot be written (disk full or I/O error); delivery waits and retries'),
   // 5xxx operations console, metrics, credential expiry (docs/console.md)
   operatorRetry: def(5000, 'info', 'Operator asked for an immediate retry of a change'),
   operatorDrop: def(5001, 'warn', 'Operator dropped a change; the user must change the password again to sync it'),

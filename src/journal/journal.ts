@@ -30,6 +30,8 @@ export class Journal extends EventEmitter {
   private fd: number | undefined;
   private readonly level: Level;
   private readonly toStderr: boolean;
+  /** Events that could not be appended to the file (disk full); they went to stderr instead. */
+  fileWriteFailures = 0;
 
   constructor(opts: JournalOptions = {}) {
     super();
@@ -52,8 +54,18 @@ export class Journal extends EventEmitter {
     }
     if (LEVEL_RANK[ev.level] <= LEVEL_RANK[this.level]) {
       const line = JSON.stringify(entry) + '\n';
-      if (this.fd !== undefined) appendFileSync(this.fd, line);
-      if (this.toStderr) process.stderr.write(line);
+      let toStderr = this.toStderr;
+      if (this.fd !== undefined) {
+        try {
+          appendFileSync(this.fd, line);
+        } catch {
+          // A full disk must not stop the agent: the event still reaches stderr (journald), and the file resumes
+          // when space is back.
+          this.fileWriteFailures++;
+          toStderr = true;
+        }
+      }
+      if (toStderr) process.stderr.write(line);
     }
     this.emit('event', entry);
     return entry;

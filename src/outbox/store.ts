@@ -358,6 +358,14 @@ export class Outbox {
     );
   }
 
+  /** Rows marked inflight that no attempt owns any more (an outcome write failed): due again now. */
+  releaseInflight(owned: ReadonlySet<string>): number {
+    const ids = (this.db.prepare(`SELECT id FROM changes WHERE state = 'inflight'`).all() as Array<{ id: string }>).map((r) => r.id).filter((id) => !owned.has(id));
+    if (ids.length === 0) return 0;
+    const release = this.db.prepare(`UPDATE changes SET state = 'pending', next_attempt_at = ? WHERE id = ? AND state = 'inflight'`);
+    return this.write(() => this.db.transaction(() => ids.reduce((n, id) => n + release.run(this.now(), id).changes, 0))());
+  }
+
   /** After a crash or stop: rows left inflight are due again (delivery is at-least-once; setting a password twice is harmless). */
   recoverInflight(): number {
     return this.write(() => this.db.prepare(`UPDATE changes SET state = 'pending', next_attempt_at = ? WHERE state = 'inflight'`).run(this.now()).changes);
