@@ -27,39 +27,67 @@ export class Intake implements IntakeHandler {
     private readonly opts: IntakeOptions,
   ) {}
 
-  async accept(frame: ChangeFrame): Promise<{ id: string }> {
+  private batch: Array<{ frame: ChangeFrame; resolve: (r: { id: string }) => void; reject: (e: unknown) => void }> = [];
+  private flushScheduled = false;
+
+  /** Refuses at once what must never travel; otherwise resolves with the change id once it is committed. */
+  accept(frame: ChangeFrame): Promise<{ id: string }> {
     const reason = refusalFor(frame.account, frame.uac);
     if (reason) {
       this.journal.write(EV.refused, { account: frame.account, reason, source: frame.source, dc: frame.dc });
-      throw new RefusedChangeError(reason, `account ${frame.account} is never forwarded (${reason})`);
+      return Promise.reject(new RefusedChangeError(reason, `account ${frame.account} is never forwarded (${reason})`));
     }
-    let result;
+    return new Promise((resolve, reject) => {
+      this.batch.push({ frame, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        // Group commit: frames that arrived in the same turn of the event loop share one fsynced transaction.
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.batch.splice(0);
+    let results;
     try {
-      result = this.outbox.insertChange({
-        account: frame.account, targets: this.opts.targets(), source: frame.source, dc: frame.dc, rid: frame.rid, guid: frame.guid,
-        kvno: frame.version?.kvno, pwdLastSet: frame.version?.pwdLastSet, capturedAt: frame.capturedAt, password: frame.password,
-      }, (rows) => {
-        for (const s of rows) this.journal.write(EV.superseded, { change: s.captureId, account: s.account, target: s.target, reason: 'not the newest captured change for this account' });
-      });
+      results = this.outbox.insertChanges(
+        batch.map(({ frame }) => ({
+          account: frame.account, targets: this.opts.targets(), source: frame.source, dc: frame.dc, rid: frame.rid, guid: frame.guid,
+          kvno: frame.version?.kvno, pwdLastSet: frame.version?.pwdLastSet, capturedAt: frame.capturedAt, password: frame.password,
+        })),
+        (rows) => {
+          for (const s of rows) this.journal.write(EV.superseded, { change: s.captureId, account: s.account, target: s.target, reason: 'not the newest captured change for this account' });
+        },
+      );
     } catch (err) {
       const e = err instanceof StorageError ? err : new StorageError('outbox write failed', { cause: err });
-      this.journal.write(EV.intakeStorageFailed, { account: frame.account, source: frame.source, code: e.code, error: e.message });
-      throw e;
+      for (const { frame, reject } of batch) {
+        this.journal.write(EV.intakeStorageFailed, { account: frame.account, source: frame.source, code: e.code, error: e.message });
+        reject(e);
+      }
+      return;
     }
-    this.journal.write(EV.captured, {
-      change: result.captureId, account: frame.account.toLowerCase(), source: frame.source, dc: frame.dc, rid: frame.rid,
-      kvno: frame.version?.kvno, capturedAt: frame.capturedAt, targets: result.ids.length,
+    let notifyNow = false;
+    batch.forEach(({ frame, resolve }, i) => {
+      const result = results[i]!;
+      this.journal.write(EV.captured, {
+        change: result.captureId, account: frame.account.toLowerCase(), source: frame.source, dc: frame.dc, rid: frame.rid,
+        kvno: frame.version?.kvno, capturedAt: frame.capturedAt, targets: result.ids.length,
+      });
+      if (!frame.version && this.opts.readVersion) {
+        const captureId = result.captureId;
+        // After the ack on purpose: capture must never wait for the DC's LDAP answer.
+        void this.opts
+          .readVersion(frame)
+          .then((v) => v && this.outbox.recordCaptureVersion(captureId, v.kvno, v.pwdLastSet))
+          .catch(() => undefined /* delivery records the version at first sight instead */)
+          .finally(() => this.opts.onCommitted());
+      } else notifyNow = true;
+      resolve({ id: result.captureId });
     });
-    if (!frame.version && this.opts.readVersion) {
-      const captureId = result.captureId;
-      // After the ack path on purpose: capture must never wait for the DC's LDAP answer.
-      void this.opts
-        .readVersion(frame)
-        .then((v) => v && this.outbox.recordCaptureVersion(captureId, v.kvno, v.pwdLastSet))
-        .catch(() => undefined /* delivery records the version at first sight instead */)
-        .finally(() => this.opts.onCommitted());
-    } else this.opts.onCommitted();
-    return { id: result.captureId };
+    if (notifyNow) this.opts.onCommitted();
   }
 
   skipped(frame: SkipFrame): void {

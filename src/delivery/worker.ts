@@ -199,7 +199,7 @@ export class DeliveryWorker {
   private arm(now: number): void {
     if (!this.running || this.active >= this.opts.concurrency) return;
     let due: number | undefined;
-    for (const [target, at] of this.outbox.nextDueByTarget()) {
+    for (const [target, at] of this.outbox.nextDueByTarget(this.targets.keys())) {
       const gate = this.gates.get(target);
       if (!gate || this.health.get(target)?.paused) continue;
       const t = Math.max(at, gate.nextAt(now, REQUESTS_PER_CHANGE));

@@ -1,4 +1,5 @@
-// The outbox: a SQLite (WAL, synchronous=FULL) store of password changes, one row per (change, target).
+// The outbox: a SQLite (WAL) store of password changes, one row per (change, target). Commits an ack depends on
+// are fsynced (synchronous=FULL); delivery bookkeeping is not (see durable()).
 // Passwords are stored only sealed (seal.ts) and erased in the same transaction that makes a row final.
 // Nothing here logs; callers journal what happened.
 
@@ -45,6 +46,12 @@ export interface ChangeRow {
   lastError: string | null;
   finalAt: number | null;
   hasSecret: boolean;
+}
+
+export interface InsertResult {
+  captureId: string;
+  ids: string[];
+  superseded: SupersededRow[];
 }
 
 export interface SupersededRow {
@@ -105,6 +112,7 @@ CREATE TABLE IF NOT EXISTS changes (
   CHECK (state NOT IN ('done','superseded','rejected','expired') OR (box IS NULL AND nonce IS NULL))
 );
 CREATE INDEX IF NOT EXISTS changes_due ON changes(state, next_attempt_at);
+CREATE INDEX IF NOT EXISTS changes_target_due ON changes(state, target, next_attempt_at);
 CREATE INDEX IF NOT EXISTS changes_account ON changes(account, target, state);
 CREATE INDEX IF NOT EXISTS changes_capture ON changes(capture_id);
 CREATE TABLE IF NOT EXISTS delivered (
@@ -120,6 +128,7 @@ const OPEN_SQL = `('pending','waiting','parked')`;
 
 export class Outbox {
   readonly db: Database.Database;
+  private readonly statements = new Map<string, Database.Statement>();
 
   /** Opens the outbox for reading only (status, reports), without the key: sealed rows cannot be opened. */
   static openReadOnly(file: string): Outbox {
@@ -136,7 +145,7 @@ export class Outbox {
       try {
         this.db = new Database(file, { readonly: true, fileMustExist: true });
         // Touch the schema now, so a damaged file is reported here with a clear message, not by the first query.
-        this.db.prepare(`SELECT COUNT(*) FROM changes`).get();
+        this.db.prepare(`SELECT COUNT(*) FROM changes`).get(); // schema check, not cached
       } catch (err) {
         const code = (err as { code?: string }).code ?? '';
         if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB')
@@ -149,8 +158,8 @@ export class Outbox {
     try {
       this.db = new Database(file);
       this.db.pragma('journal_mode = WAL');
-      // FULL: an ack promises durability, so each commit is fsynced, WAL included.
-      this.db.pragma('synchronous = FULL');
+      // NORMAL by default; commits an ack depends on switch to FULL (durable()).
+      this.db.pragma('synchronous = NORMAL');
       // Freed pages (erased ciphertext) are overwritten with zeros instead of lingering in the file.
       this.db.pragma('secure_delete = ON');
       this.db.pragma('busy_timeout = 5000');
@@ -170,22 +179,34 @@ export class Outbox {
    * Commits a captured change for every target in one transaction and supersedes older open rows of the same
    * (account, target) — unless the older row carries a newer password version, in which case the new row is the stale one.
    */
-  insertChange(c: NewChange, onSuperseded?: (rows: readonly SupersededRow[]) => void): { captureId: string; ids: string[]; superseded: SupersededRow[] } {
+  insertChange(c: NewChange, onSuperseded?: (rows: readonly SupersededRow[]) => void): InsertResult {
+    return this.insertChanges([c], onSuperseded)[0]!;
+  }
+
+  /**
+   * Group commit: several captured changes in one fsynced transaction (intake batches what arrives together), so
+   * concurrent captures share one disk sync instead of queueing behind each other's.
+   */
+  insertChanges(cs: readonly NewChange[], onSuperseded?: (rows: readonly SupersededRow[]) => void): InsertResult[] {
+    return this.write(() => this.durable(() => this.db.transaction(() => cs.map((c) => this.insertOne(c, onSuperseded)))()));
+  }
+
+  private insertOne(c: NewChange, onSuperseded?: (rows: readonly SupersededRow[]) => void): InsertResult {
     const captureId = randomUUID();
     const account = c.account.toLowerCase();
     const now = this.now();
     const ids: string[] = [];
     const superseded: SupersededRow[] = [];
-    const insert = this.db.prepare(
+    const insert = this.stmt(
       `INSERT INTO changes (id, capture_id, account, target, source, dc, rid, guid, kvno, pwd_last_set, captured_at,
          received_at, state, next_attempt_at, nonce, box)
        VALUES (@id, @captureId, @account, @target, @source, @dc, @rid, @guid, @kvno, @pwdLastSet, @capturedAt, @now,
          'pending', @now, @nonce, @box)`,
     );
-    const older = this.db.prepare(
+    const older = this.stmt(
       `SELECT id, capture_id, kvno FROM changes WHERE account = ? AND target = ? AND state IN ${OPEN_SQL} AND id <> ?`,
     );
-    const tx = this.db.transaction(() => {
+    {
       for (const target of c.targets) {
         const id = randomUUID();
         const sealed = sealPassword(this.sealKey, id, account, target, c.password);
@@ -194,7 +215,7 @@ export class Outbox {
           kvno: c.kvno ?? null, pwdLastSet: c.pwdLastSet ?? null, capturedAt: c.capturedAt, now, nonce: sealed.nonce, box: sealed.box,
         });
         ids.push(id);
-        const delivered = this.db.prepare(`SELECT kvno FROM delivered WHERE account = ? AND target = ?`).get(account, target) as { kvno: number | null } | undefined;
+        const delivered = this.stmt(`SELECT kvno FROM delivered WHERE account = ? AND target = ?`).get(account, target) as { kvno: number | null } | undefined;
         if (c.kvno !== undefined && delivered?.kvno != null && delivered.kvno >= c.kvno) {
           // This password version (or a newer one) already reached the target: a re-delivery (syncpasswords after a
           // restart, or an attribute change that re-sends the current object), never a new password.
@@ -216,8 +237,7 @@ export class Outbox {
       // Inside the transaction, before the commit: an acked change that this commit makes final must never end
       // up without its event, even if the process dies right after the commit.
       onSuperseded?.(superseded);
-    });
-    this.write(() => tx());
+    }
     return { captureId, ids, superseded };
   }
 
@@ -230,8 +250,7 @@ export class Outbox {
     if (limit <= 0 || targets.length === 0) return [];
     const now = this.now();
     const left = new Map(allowance);
-    const rows = this.db
-      .prepare(
+    const rows = this.stmt(
         `SELECT ${COLUMNS} FROM changes c WHERE c.state IN ('pending','waiting') AND c.next_attempt_at <= ?
            AND c.target IN (${targets.map(() => '?').join(',')})
            AND NOT EXISTS (SELECT 1 FROM changes i WHERE i.account = c.account AND i.target = c.target AND i.state = 'inflight')
@@ -240,7 +259,7 @@ export class Outbox {
       .all(now, ...targets, limit * targets.length) as RawRow[];
     const picked: ChangeRow[] = [];
     const keys = new Set<string>();
-    const mark = this.db.prepare(`UPDATE changes SET state = 'inflight' WHERE id = ? AND state IN ('pending','waiting')`);
+    const mark = this.stmt(`UPDATE changes SET state = 'inflight' WHERE id = ? AND state IN ('pending','waiting')`);
     this.write(() =>
       this.db.transaction(() => {
         for (const r of rows) {
@@ -258,12 +277,19 @@ export class Outbox {
     return picked;
   }
 
-  /** Per target, the earliest next_attempt_at of a claimable row (for the worker's timer). */
-  nextDueByTarget(): Map<string, number> {
-    const rows = this.db
-      .prepare(`SELECT target, MIN(next_attempt_at) AS at FROM changes WHERE state IN ('pending','waiting') GROUP BY target`)
-      .all() as Array<{ target: string; at: number }>;
-    return new Map(rows.map((r) => [r.target, r.at]));
+  /** Per target, the earliest next_attempt_at of a claimable row (for the worker's timer); index lookups only. */
+  nextDueByTarget(targets: Iterable<string>): Map<string, number> {
+    const q = this.stmt(`SELECT MIN(next_attempt_at) AS at FROM changes WHERE state = ? AND target = ?`);
+    const out = new Map<string, number>();
+    for (const t of targets) {
+      let min: number | undefined;
+      for (const state of ['pending', 'waiting']) {
+        const at = (q.get(state, t) as { at: number | null }).at;
+        if (at !== null && (min === undefined || at < min)) min = at;
+      }
+      if (min !== undefined) out.set(t, min);
+    }
+    return out;
   }
 
   /**
@@ -274,8 +300,7 @@ export class Outbox {
   retryNow(id: string): number {
     return this.write(
       () =>
-        this.db
-          .prepare(
+        this.stmt(
             `UPDATE changes SET state = 'pending', next_attempt_at = ?, waiting_since = NULL
              WHERE (id = ? OR capture_id = ?) AND state IN ('pending','waiting','parked') AND box IS NOT NULL AND nonce IS NOT NULL`,
           )
@@ -285,28 +310,21 @@ export class Outbox {
 
   /** Operator drop: open, not in-flight rows of `id` end as `rejected` (E_DROPPED), sealed password erased in the same UPDATE. */
   drop(id: string): number {
-    return this.write(
-      () =>
-        this.db
-          .prepare(
-            `UPDATE changes SET state = 'rejected', final_at = ?, nonce = NULL, box = NULL, last_error_code = 'E_DROPPED',
-               last_error = 'dropped by an operator' WHERE (id = ? OR capture_id = ?) AND state IN ('pending','waiting','parked')`,
-          )
-          .run(this.now(), id, id).changes,
-    );
+    const sql = `UPDATE changes SET state = 'rejected', final_at = ?, nonce = NULL, box = NULL, last_error_code = 'E_DROPPED',
+                   last_error = 'dropped by an operator' WHERE (id = ? OR capture_id = ?) AND state IN ('pending','waiting','parked')`;
+    return this.write(() => this.durable(() => this.stmt(sql).run(this.now(), id, id).changes));
   }
 
   /** Records, for every row of a capture that has none yet, the AD password version read right after capture. */
   recordCaptureVersion(captureId: string, kvno: number | undefined, pwdLastSet: string | undefined): void {
     this.write(() =>
-      this.db
-        .prepare(`UPDATE changes SET kvno = COALESCE(kvno, ?), pwd_last_set = COALESCE(pwd_last_set, ?) WHERE capture_id = ? AND kvno IS NULL`)
+      this.stmt(`UPDATE changes SET kvno = COALESCE(kvno, ?), pwd_last_set = COALESCE(pwd_last_set, ?) WHERE capture_id = ? AND kvno IS NULL`)
         .run(kvno ?? null, pwdLastSet ?? null, captureId),
     );
   }
 
   openSecret(row: ChangeRow): string {
-    const r = this.db.prepare(`SELECT nonce, box FROM changes WHERE id = ?`).get(row.id) as { nonce: Buffer | null; box: Buffer | null } | undefined;
+    const r = this.stmt(`SELECT nonce, box FROM changes WHERE id = ?`).get(row.id) as { nonce: Buffer | null; box: Buffer | null } | undefined;
     if (!r?.nonce || !r.box) throw new StorageError(`change ${row.id} has no sealed password any more`);
     return openPassword(this.sealKey, row.id, row.account, row.target, { nonce: r.nonce, box: r.box });
   }
@@ -316,10 +334,9 @@ export class Outbox {
     this.write(() =>
       this.db.transaction(() => {
         this.finishTx(id, state, code, error);
-        const r = delivered ? (this.db.prepare(`SELECT account, target FROM changes WHERE id = ?`).get(id) as { account: string; target: string } | undefined) : undefined;
+        const r = delivered ? (this.stmt(`SELECT account, target FROM changes WHERE id = ?`).get(id) as { account: string; target: string } | undefined) : undefined;
         if (delivered && r) {
-          this.db
-            .prepare(
+          this.stmt(
               `INSERT INTO delivered (account, target, fingerprint, kvno, at) VALUES (?, ?, ?, ?, ?)
                ON CONFLICT (account, target) DO UPDATE SET fingerprint = excluded.fingerprint, kvno = excluded.kvno, at = excluded.at`,
             )
@@ -330,8 +347,7 @@ export class Outbox {
   }
 
   private finishTx(id: string, state: FinalState, code?: string, error?: string): void {
-    this.db
-      .prepare(
+    this.stmt(
         `UPDATE changes SET state = ?, final_at = ?, nonce = NULL, box = NULL, last_error_code = COALESCE(?, last_error_code),
            last_error = COALESCE(?, last_error) WHERE id = ?`,
       )
@@ -341,8 +357,7 @@ export class Outbox {
   /** Back to pending/waiting with a due time; `countAttempt` false when the row never reached the target. */
   reschedule(id: string, state: 'pending' | 'waiting' | 'parked', dueAt: number, code: string | null, error: string | null, countAttempt: boolean): void {
     this.write(() =>
-      this.db
-        .prepare(
+      this.stmt(
           `UPDATE changes SET state = ?, next_attempt_at = ?, attempts = attempts + ?, last_error_code = ?, last_error = ?,
              waiting_since = CASE WHEN ? = 'E_NOT_PROVISIONED' THEN COALESCE(waiting_since, ?) ELSE waiting_since END
            WHERE id = ?`,
@@ -354,21 +369,21 @@ export class Outbox {
   /** Records the AD password version first seen for a change that did not carry one. */
   recordVersion(id: string, kvno: number | undefined, pwdLastSet: string | undefined): void {
     this.write(() =>
-      this.db.prepare(`UPDATE changes SET kvno = COALESCE(kvno, ?), pwd_last_set = COALESCE(pwd_last_set, ?) WHERE id = ?`).run(kvno ?? null, pwdLastSet ?? null, id),
+      this.stmt(`UPDATE changes SET kvno = COALESCE(kvno, ?), pwd_last_set = COALESCE(pwd_last_set, ?) WHERE id = ?`).run(kvno ?? null, pwdLastSet ?? null, id),
     );
   }
 
   /** Rows marked inflight that no attempt owns any more (an outcome write failed): due again now. */
   releaseInflight(owned: ReadonlySet<string>): number {
-    const ids = (this.db.prepare(`SELECT id FROM changes WHERE state = 'inflight'`).all() as Array<{ id: string }>).map((r) => r.id).filter((id) => !owned.has(id));
+    const ids = (this.stmt(`SELECT id FROM changes WHERE state = 'inflight'`).all() as Array<{ id: string }>).map((r) => r.id).filter((id) => !owned.has(id));
     if (ids.length === 0) return 0;
-    const release = this.db.prepare(`UPDATE changes SET state = 'pending', next_attempt_at = ? WHERE id = ? AND state = 'inflight'`);
+    const release = this.stmt(`UPDATE changes SET state = 'pending', next_attempt_at = ? WHERE id = ? AND state = 'inflight'`);
     return this.write(() => this.db.transaction(() => ids.reduce((n, id) => n + release.run(this.now(), id).changes, 0))());
   }
 
   /** After a crash or stop: rows left inflight are due again (delivery is at-least-once; setting a password twice is harmless). */
   recoverInflight(): number {
-    return this.write(() => this.db.prepare(`UPDATE changes SET state = 'pending', next_attempt_at = ? WHERE state = 'inflight'`).run(this.now()).changes);
+    return this.write(() => this.stmt(`UPDATE changes SET state = 'pending', next_attempt_at = ? WHERE state = 'inflight'`).run(this.now()).changes);
   }
 
   /**
@@ -378,8 +393,7 @@ export class Outbox {
    * sent after the newer password and overwrite it.
    */
   newerCapture(row: Pick<ChangeRow, 'seq' | 'account' | 'target' | 'kvno'>): string | undefined {
-    const r = this.db
-      .prepare(
+    const r = this.stmt(
         `SELECT capture_id FROM changes WHERE account = ? AND target = ? AND seq > ? AND state <> 'superseded'
            AND (kvno IS NULL OR ? IS NULL OR kvno >= ?) ORDER BY seq LIMIT 1`,
       )
@@ -388,13 +402,13 @@ export class Outbox {
   }
 
   lastDelivered(account: string, target: string): { fingerprint: string; kvno: number | null; at: number } | undefined {
-    return this.db.prepare(`SELECT fingerprint, kvno, at FROM delivered WHERE account = ? AND target = ?`).get(account.toLowerCase(), target) as
+    return this.stmt(`SELECT fingerprint, kvno, at FROM delivered WHERE account = ? AND target = ?`).get(account.toLowerCase(), target) as
       | { fingerprint: string; kvno: number | null; at: number }
       | undefined;
   }
 
   get(id: string): ChangeRow | undefined {
-    const r = this.db.prepare(`SELECT ${COLUMNS} FROM changes WHERE id = ? OR capture_id = ? ORDER BY seq LIMIT 1`).get(id, id) as RawRow | undefined;
+    const r = this.stmt(`SELECT ${COLUMNS} FROM changes WHERE id = ? OR capture_id = ? ORDER BY seq LIMIT 1`).get(id, id) as RawRow | undefined;
     return r ? toRow(r) : undefined;
   }
 
@@ -411,30 +425,29 @@ export class Outbox {
     }
     args.push(filter.limit ?? 100);
     const sql = `SELECT ${COLUMNS} FROM changes ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq DESC LIMIT ?`;
-    return (this.db.prepare(sql).all(...args) as RawRow[]).map(toRow);
+    return (this.stmt(sql).all(...args) as RawRow[]).map(toRow);
   }
 
   /** Open rows received before `cutoff` (for max_age expiry). */
   olderThan(cutoff: number, limit = 1000): ChangeRow[] {
-    return (this.db.prepare(`SELECT ${COLUMNS} FROM changes WHERE state IN ${OPEN_SQL} AND received_at < ? ORDER BY seq LIMIT ?`).all(cutoff, limit) as RawRow[]).map(toRow);
+    return (this.stmt(`SELECT ${COLUMNS} FROM changes WHERE state IN ${OPEN_SQL} AND received_at < ? ORDER BY seq LIMIT ?`).all(cutoff, limit) as RawRow[]).map(toRow);
   }
 
   countsByState(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const r of this.db.prepare(`SELECT state, COUNT(*) AS n FROM changes GROUP BY state`).all() as Array<{ state: string; n: number }>) out[r.state] = r.n;
+    for (const r of this.stmt(`SELECT state, COUNT(*) AS n FROM changes GROUP BY state`).all() as Array<{ state: string; n: number }>) out[r.state] = r.n;
     return out;
   }
 
   oldestOpenReceivedAt(): number | undefined {
-    const r = this.db.prepare(`SELECT MIN(received_at) AS at FROM changes WHERE state IN ('pending','waiting','inflight','parked')`).get() as { at: number | null };
+    const r = this.stmt(`SELECT MIN(received_at) AS at FROM changes WHERE state IN ('pending','waiting','inflight','parked')`).get() as { at: number | null };
     return r.at ?? undefined;
   }
 
   /** Persists a target's pause so `pwsync status` (another process) and a restart see it. */
   setTargetPaused(target: string, paused: boolean, reason?: string): void {
     this.write(() =>
-      this.db
-        .prepare(`INSERT INTO target_state (target, paused, reason, since) VALUES (?, ?, ?, ?)
+      this.stmt(`INSERT INTO target_state (target, paused, reason, since) VALUES (?, ?, ?, ?)
                   ON CONFLICT (target) DO UPDATE SET paused = excluded.paused, reason = excluded.reason, since = excluded.since`)
         .run(target, paused ? 1 : 0, reason ?? null, this.now()),
     );
@@ -444,18 +457,17 @@ export class Outbox {
   targetSummary(): Array<{ target: string; paused: boolean; reason: string | null; since: number | null; lastSuccessAt: number | null; lastErrorAt: number | null; lastError: string | null }> {
     const names = new Set<string>();
     const paused = new Map<string, { paused: number; reason: string | null; since: number }>();
-    for (const r of this.db.prepare(`SELECT target, paused, reason, since FROM target_state`).all() as Array<{ target: string; paused: number; reason: string | null; since: number }>) {
+    for (const r of this.stmt(`SELECT target, paused, reason, since FROM target_state`).all() as Array<{ target: string; paused: number; reason: string | null; since: number }>) {
       paused.set(r.target, r);
       names.add(r.target);
     }
     const ok = new Map<string, number>();
-    for (const r of this.db.prepare(`SELECT target, MAX(final_at) AS at FROM changes WHERE state = 'done' GROUP BY target`).all() as Array<{ target: string; at: number }>) {
+    for (const r of this.stmt(`SELECT target, MAX(final_at) AS at FROM changes WHERE state = 'done' GROUP BY target`).all() as Array<{ target: string; at: number }>) {
       ok.set(r.target, r.at);
       names.add(r.target);
     }
     const errs = new Map<string, { at: number; error: string }>();
-    for (const r of this.db
-      .prepare(`SELECT target, COALESCE(final_at, next_attempt_at) AS at, last_error AS error FROM changes c WHERE last_error IS NOT NULL AND state <> 'superseded'
+    for (const r of this.stmt(`SELECT target, COALESCE(final_at, next_attempt_at) AS at, last_error AS error FROM changes c WHERE last_error IS NOT NULL AND state <> 'superseded'
                 AND seq = (SELECT MAX(seq) FROM changes d WHERE d.target = c.target AND d.last_error IS NOT NULL AND d.state <> 'superseded')`)
       .all() as Array<{ target: string; at: number; error: string }>) {
       errs.set(r.target, r);
@@ -465,6 +477,31 @@ export class Outbox {
       target: t, paused: paused.get(t)?.paused === 1, reason: paused.get(t)?.reason ?? null, since: paused.get(t)?.since ?? null,
       lastSuccessAt: ok.get(t) ?? null, lastErrorAt: errs.get(t)?.at ?? null, lastError: errs.get(t)?.error ?? null,
     }));
+  }
+
+  /** Prepared once per SQL text: preparing on every call costs more than many of these queries. */
+  private stmt(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
+
+  /**
+   * Runs `fn` with every commit fsynced. The connection default is NORMAL: in WAL mode a NORMAL commit survives a
+   * process crash (kill -9) and only a power loss can undo it, which for delivery bookkeeping means at worst one
+   * repeated delivery of the same password. An ack (intake) or an operator's drop must survive power loss too; a
+   * FULL commit also makes every earlier WAL frame durable, since the WAL is one append-only file.
+   */
+  private durable<T>(fn: () => T): T {
+    this.db.pragma('synchronous = FULL');
+    try {
+      return fn();
+    } finally {
+      this.db.pragma('synchronous = NORMAL');
+    }
   }
 
   close(): void {
