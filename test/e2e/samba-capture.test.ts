@@ -65,8 +65,13 @@ function dcEnv(dc: SambaDcInfo): NodeJS.ProcessEnv {
 }
 
 /** One-shot drain: exits when caught up (rc 0), or rc 255 when the hook failed. */
+/**
+ * One drain of syncpasswords. The first run over a fresh cache calls the hook (one Node start) for every user of the
+ * DC, so its duration grows with the users other test files created on the shared DC: allow it 10 minutes; a hung
+ * run is still killed.
+ */
 function syncOnce(dc: SambaDcInfo, cache: string): Promise<Proc> {
-  return runProcess('samba-tool', ['user', 'syncpasswords', '-s', dc.smbConf, `--cache-ldb=${cache}`, '--no-wait'], { env: dcEnv(dc) });
+  return runProcess('samba-tool', ['user', 'syncpasswords', '-s', dc.smbConf, `--cache-ldb=${cache}`, '--no-wait'], { env: dcEnv(dc), timeoutMs: 600_000 });
 }
 
 /** The sync loop in the foreground, as pwsync-syncpasswords.service runs it. */
