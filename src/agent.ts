@@ -17,7 +17,7 @@ import { watchConfigFiles } from './config/watch.js';
 import { errorCode } from './errors.js';
 import { Outbox } from './outbox/store.js';
 import { createTarget } from './targets/index.js';
-import { startConsole, type RunningConsole } from './console/server.js';
+import type { RunningConsole } from './console/server.js';
 import type { Target } from './targets/target.js';
 
 export interface AgentOptions {
@@ -148,6 +148,8 @@ export async function startAgent(loaded: LoadedConfig, opts: AgentOptions = {}):
   let consoleServer: RunningConsole | undefined;
   if (config.console.enabled && secret.console.admin_token) {
     try {
+      // Loaded only when used: the console and prom-client cost start-up time and memory an agent without one need not pay.
+      const { startConsole } = await import('./console/server.js');
       consoleServer = await startConsole({ outbox, journal, delivery, config: loaded, intakeRunning: () => !stopped });
     } catch (err) {
       stopWatching();
