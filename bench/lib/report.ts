@@ -174,61 +174,49 @@ export function writeReport(r: BenchResults): string {
 
 // The analysis behind the budget misses. The per-run numbers are in the tables above; the figures quoted here
 // are one-off probes made on the same machine while writing this bench (they are named as such).
-const FINDINGS = `## Findings, causes and proposed fixes
+const FINDINGS = `## Findings, causes and what was done
 
-Probes quoted below were run once on the bench machine while building this bench (not by every run).
+The first run of this bench (same machine, busier) missed most budgets. Its profiles led to these changes in the
+agent, all in place for the tables above; the "first run" figures are from that run.
 
 ### Intake p99 (budget 5 ms)
-*Cause*: every intake commit is its own SQLite transaction with synchronous=FULL, i.e. one WAL fsync, and
-better-sqlite3 runs it on the event loop. With 8 clients the frames queue behind each other's fsync, so p99 is
-several fsyncs, not one (see the commit-cost line and the profile above: the transaction function dominates).
-Smaller costs in the same profile: \`db.prepare()\` is called inside \`insertChange\` on every change.
-
-*Proposed fix* (src/capture/intake.ts + src/outbox/store.ts): **group commit**. Intake puts validated frames on a
-queue and commits the queue in ONE transaction per turn of the event loop (\`setImmediate\`), then acks every frame
-of the batch. Frames that arrive while one fsync runs form the next batch, so a frame waits for at most the
-commit in progress plus its own: p99 ≈ 2 × fsync whatever the number of clients, and throughput scales with the
-batch. The promise "ack only after commit" is unchanged. Also prepare \`insertChange\`'s statements once in the
-constructor.
+*Causes found*: one fsynced SQLite transaction per change on the event loop, frames of concurrent clients queueing
+behind each other's fsync; statements prepared on every call.
+*Done*: **group commit** (frames of one event-loop turn share one fsynced transaction, each acked after it) and
+statements prepared once. First run: 1 client p99 7.57 ms, 8 clients p99 18.25 ms, 1 134 changes/s.
+*Tried and removed*: SQLite's automatic WAL checkpoint runs inside a commit every ~1 000 pages, a suspect for the
+tail; moving checkpoints to a worker thread with its own connection was measured A/B (3 runs each, intake section):
+1-client p99 5.9–7.4 ms with it vs 6.0–6.6 ms without, 8-client throughput 830–1 005/s with it vs 1 136–1 291/s
+without, plus a second V8 isolate's memory. No gain, so it is not in the code.
+*What remains*: a one-row fsynced commit costs ~0.14 ms p50 / 0.28 ms p99 on this disk, so the single-client p99 of
+~6 ms is not the disk: it is scheduling noise of a 2-core VM shared by the agent, the load generator and the
+journal writes (p90 stays at ~2.5 ms). With 8 clients p50 ≈ 8 / throughput: that row is CPU-bound — agent and
+8 load-generating clients share two cores. A DC does not send 8 concurrent changes continuously.
 
 ### Delivery ratio (budget ≥ 80 % of C/(2L))
-Three causes. At the sizes run here (≤ 4 000 pending) the first dominates the agent profile; at the full 20 000 the second grows to match it:
-1. **An fsync per bookkeeping write**: claiming (inflight mark), \`finish\` (done + erase) and \`recordVersion\` each
-   commit with synchronous=FULL on the event loop, 2–3 fsyncs per delivered change, serialised. *Fix*: keep FULL
-   for intake's \`insertChange\` only (the one write an ack promises) and run delivery bookkeeping with
-   synchronous=NORMAL (\`PRAGMA synchronous\` may be switched between transactions, or use a second connection).
-   Safe: in WAL mode NORMAL loses nothing on a process crash (kill -9); on power loss only the last bookkeeping
-   commits can roll back — an inflight mark (the row is pending again, exactly what \`recoverInflight\` does), a
-   done mark (the password is set once more: the same password, delivery is already at-least-once), or an erasure
-   (the ciphertext stays sealed until the redelivery erases it). The next intake commit's fsync makes them durable
-   anyway. Probe with this change applied to a copy of dist: L=5 ms, C=32: 54 → 88 changes/s under the profiler,
-   the transaction share falling from 72 % to 10 % of agent CPU.
-2. **\`Outbox.nextDueByTarget()\` scans every pending row** — \`SELECT target, MIN(next_attempt_at) … WHERE state IN
-   ('pending','waiting') GROUP BY target\` plans as "USE TEMP B-TREE FOR GROUP BY": probe: **13.9 ms per call with
-   20 000 pending rows**, 0.25–0.37 s with 100 000 (0.006 ms for \`SELECT MIN(next_attempt_at) FROM changes WHERE state = 'pending'\` on the
-   existing index). The worker calls it from \`arm()\` after every pump that leaves a free slot, i.e. after every
-   finished change when C > 1. *Fix*: \`CREATE INDEX changes_due_target ON changes(state, target, next_attempt_at)\`
-   and per target \`SELECT MIN(next_attempt_at) FROM changes WHERE state = ? AND target = ?\` for 'pending' and
-   'waiting' (two index probes each); and skip \`arm()\` entirely while claimDue returned due rows.
-3. **CPU per change**: \`db.prepare()\` on every call (13 % of agent CPU in the C=32 profile), claimDue's
-   \`ORDER BY\` temp B-tree, sync journal appends. *Fix*: prepare statements once; batch \`finish\` of changes that
-   complete in the same tick into one transaction.
+*Causes found*: 2–3 fsyncs per delivered change (claim, finish, version) serialised on the event loop; a full scan
+(\`GROUP BY\` with a temporary B-tree) in the worker's timer after every finished change — 13.9 ms per call at
+20 000 pending; \`db.prepare()\` on every call.
+*Done*: delivery bookkeeping commits with synchronous=NORMAL (in WAL mode it survives kill -9; a power loss can
+only undo bookkeeping, which means at worst one repeated delivery of the same password — an ack's commit stays
+FULL, and a FULL commit makes all earlier WAL frames durable); an index \`(state, target, next_attempt_at)\` with
+two index probes per target for the timer; statements prepared once.
+First run (4 000 changes at most): L=5 C=32 100.8/s, L=20 C=8 126.7/s, L=20 C=32 119.2/s.
+*What remains*: the rows that still miss are CPU-bound on this 2-core machine: agent plus emulator CPU per change
+(last two columns) times C/(2L) exceeds two cores (e.g. L=5 ms, C=32: limit 3 200/s × ~2.3 ms ≈ 7 cores).
+They measure the machine as much as pwsync; where the limit is below what two cores serve (L = 100 ms; L = 20 ms,
+C = 1) the ratio passes. The biggest remaining agent costs in the L=5, C=32 profile are the claim query and
+per-change transactions; batching the \`finish\` of changes completed in one tick is the next step.
 
 **The emulator is a bottleneck too** (not agent code): a search renders every user and runs scimmy's filter on
 each — probe: **183–209 ms per search with 5 000 users** — and every PATCH runs \`UserStore.assertUnique\` over all
 users. The bench therefore serves \`externalId eq\` searches through an index and skips the uniqueness scan for
 writes that keep userName/externalId (bench/lib/bench-emulator.ts; the answer is what the emulator's own filter
-gives). *Proposed fix for emulator/*: the same candidate pre-filter in \`scim-routes.ts list()\` and in
-\`assertUnique\`. Even so, the emulator needs CPU per request (column "emulator CPU ms/change"), and on a 2-core
-machine the agent and the emulator share the cores: where agent + emulator CPU per change × limit exceeds the
-cores, the row is CPU-bound, not latency-bound.
-
-Even with all three fixed, this 2-core machine cannot reach the L = 5 ms limits at C = 8 and 32: agent plus emulator
-CPU per change (last two columns) times C/(2L) exceeds two cores. Those rows measure the machine as much as pwsync;
-the ratio is meaningful where the limit is below what the CPU can serve (L = 100 ms passes; L = 20 ms, C ≤ 8 is close).
+gives).
 
 ### Caching the SCIM id (C/L instead of C/(2L))
-Not implemented (the lead owns src/). Design:
+Not implemented: in a mass reset each user changes once, so a cache saves nothing there (see the last point), and
+every cache is a risk of setting the password of the wrong user. Design, should it be wanted:
 - Key **(target, AD objectGUID, externalId) → SCIM id**, in memory (optionally a table in the outbox), with a TTL of
   at most one Directory Sync interval. Keying on the objectGUID as well as the externalId matters: when AD user X
   is renamed and Y takes X's old UPN, Directory Sync moves that externalId to another IIJ user; a cache keyed on
@@ -245,20 +233,14 @@ Not implemented (the lead owns src/). Design:
 ### Memory (budget 100 MB)
 The backlog itself costs little: RSS grows by the difference between the two RSS columns (the outbox lives in SQLite
 on disk; the heap holds no per-change state). The base is Node plus the loaded modules (zod, undici, ldapts,
-better-sqlite3, prom-client, the console). The budget is read as 100 × 10⁶ bytes; a run near the line is a
-miss. Lazy loading (below) lowers the base as well.
+better-sqlite3). The console and prom-client are loaded only when a console admin token is configured. The budget
+is read as 100 × 10⁶ bytes; a run near the line is a miss.
 
 ### Start-up (budget 1 s)
-*Cause*: module loading, not work: probes on this machine — \`node -e 0\` 0.13–0.30 s, \`require('zod')\` 0.75 s,
-\`undici\` 0.44 s, \`better-sqlite3\` 0.32 s, \`import('dist/src/agent.js')\` 0.90 s. *Fix*: open the intake socket
-before loading what delivery needs — \`startAgent\` imports ldapts (directory) and undici (targets) statically; load
-them with \`await import()\` after \`listenIntake\` (intake needs config, outbox and net only); bundle each CLI entry
-into one file (esbuild) so Node resolves one module instead of hundreds; on Node ≥ 22 enable
-\`module.enableCompileCache()\`. **With a large backlog** start-up grows: the outbox constructor runs
-\`PRAGMA quick_check\` (reads the whole file) before the socket opens, and the first pump runs the full-scan
-\`nextDueByTarget\` — probe on a 100 000-row outbox (35 MiB): quick_check 0.79–1.47 s, one nextDueByTarget call
-0.25–0.37 s (three runs each, machine shared with other work). *Fix*: run quick_check after \`listenIntake\` (or in the background / at \`pwsync check\`), with
-the index fix above.
+Module loading, not work: probes on this machine — \`node -e 0\` 0.13–0.30 s, \`require('zod')\` 0.75 s, \`undici\`
+0.44 s, \`better-sqlite3\` 0.32 s. With a large backlog the outbox's \`PRAGMA quick_check\` (it reads the whole file,
+0.79–1.47 s at 100 000 rows) runs before the socket opens: it is what detects a damaged outbox at start, so it
+stays. Next steps if needed: load ldapts and undici after \`listenIntake\`, bundle each CLI entry into one file.
 
 ### Samba path
 The hook is one process per changed object, so Node's own start-up (baseline row) is the floor. The hook already

@@ -9,7 +9,6 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { CorruptDatabaseError, StorageError } from '../errors.js';
 import { openPassword, sealPassword } from './seal.js';
-import { startCheckpointer, type Checkpointer } from './checkpointer.js';
 import type { ChangeState, FinalState } from './states.js';
 
 export interface NewChange {
@@ -130,7 +129,6 @@ const OPEN_SQL = `('pending','waiting','parked')`;
 export class Outbox {
   readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
-  private checkpointer: Checkpointer | undefined;
 
   /** Opens the outbox for reading only (status, reports), without the key: sealed rows cannot be opened. */
   static openReadOnly(file: string): Outbox {
@@ -162,15 +160,12 @@ export class Outbox {
       this.db.pragma('journal_mode = WAL');
       // NORMAL by default; commits an ack depends on switch to FULL (durable()).
       this.db.pragma('synchronous = NORMAL');
-      // Checkpoints run on a worker thread (checkpointer.ts): an automatic one inside a commit would stall intake.
-      this.db.pragma('wal_autocheckpoint = 0');
       // Freed pages (erased ciphertext) are overwritten with zeros instead of lingering in the file.
       this.db.pragma('secure_delete = ON');
       this.db.pragma('busy_timeout = 5000');
       const check = this.db.pragma('quick_check', { simple: true });
       if (check !== 'ok') throw new CorruptDatabaseError(`outbox ${file} failed its integrity check (${String(check)}): restore it from backup or move it aside`);
       this.db.exec(SCHEMA);
-      this.checkpointer = startCheckpointer(file);
     } catch (err) {
       if (err instanceof CorruptDatabaseError) throw err;
       const code = (err as { code?: string }).code ?? '';
@@ -510,7 +505,6 @@ export class Outbox {
   }
 
   close(): void {
-    this.checkpointer?.stop();
     this.db.close();
   }
 
