@@ -12,7 +12,7 @@ import type { Emulator } from '../../emulator/types.js';
 import { sendChange } from '../../src/capture/intake-client.js';
 import type { JournalEntry } from '../../src/journal/journal.js';
 import { adminClient, type SambaDcInfo } from './samba.js';
-import { CLI } from './stack.js';
+import { CLI, writeStackConfig } from './stack.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -55,44 +55,10 @@ export function makeGuaranteeStack(dc: SambaDcInfo, scimBase: string, token: str
     dir, configFile: path.join(dir, 'config.yml'), secretFile: path.join(dir, 'secret.yml'), journalFile: path.join(dir, 'data', 'journal.jsonl'),
     socket: path.join(dir, 'intake.sock'), dataDir: path.join(dir, 'data'),
   };
-  writeFileSync(
-    s.configFile,
-    `agent:
-  data_dir: ${s.dataDir}
-  intake:
-    socket: ${s.socket}
-  concurrency: ${c.concurrency ?? 8}
-log:
-  loglevel: debug
-  stderr: false
-  file: ${s.journalFile}
-ad:
-  ldap:
-    server:
-      addresses: [${dc.host}]
-      port: ${dc.ldapsPort}
-      user: '${dc.readerDn}'
-      encryption: ldaps
-      ca_file: ${dc.caFile}
-      tls_servername: ${dc.tlsServername}
-    base_dn: 'OU=Staff,${dc.baseDn}'
-targets:
-  - name: iij
-    type: iij
-    url: ${scimBase}
-    timeout: ${c.timeout ?? '2s'}
-    rate_limit: ${c.rateLimit ?? 200}
-queue:
-  max_age: ${c.maxAge ?? '1h'}
-  not_provisioned_horizon: ${c.horizon ?? '1h'}
-  retry:
-    initial: ${c.retryInitial ?? '100ms'}
-    max: ${c.retryMax ?? '1s'}
-console:
-  enabled: false
-`,
-    { mode: 0o600 },
-  );
+  writeStackConfig(dir, dc, scimBase, token, {
+    concurrency: c.concurrency ?? 8, targetTimeout: c.timeout ?? '2s', rateLimit: c.rateLimit ?? 200, maxAge: c.maxAge ?? '1h',
+    horizon: c.horizon ?? '1h', retryInitial: c.retryInitial ?? '100ms', retryMax: c.retryMax ?? '1s', console: false,
+  });
   writeSecret(s, dc, token);
   return s;
 }

@@ -21,10 +21,19 @@ export interface StackOptions {
   emulator?: EmulatorOptions;
   /** Extra YAML appended to the target entry (indented 4 spaces). */
   targetYaml?: string;
-  queueYaml?: string;
   scopes?: string[];
-  /** ad.ldap.filter.user (default: members of OU=Staff). */
+  /** ad.ldap.filter.user (default: every person under base_dn OU=Staff). */
   userFilter?: string;
+  concurrency?: number;
+  /** targets[].timeout (default 2s) and rate_limit (default 20 requests/s). */
+  targetTimeout?: string;
+  rateLimit?: number;
+  maxAge?: string;
+  horizon?: string;
+  retryInitial?: string;
+  retryMax?: string;
+  /** false writes `console.enabled: false` (the agent then journals nothing about a missing admin token). */
+  console?: boolean;
 }
 
 export interface Stack {
@@ -52,7 +61,7 @@ export function writeStackConfig(dir: string, dc: SambaDcInfo, scimBase: string,
   data_dir: ${dir}/data
   intake:
     socket: ${dir}/intake.sock
-  concurrency: 4
+  concurrency: ${opts.concurrency ?? 4}
 log:
   loglevel: debug
   stderr: false
@@ -72,14 +81,16 @@ targets:
   - name: iij
     type: iij
     url: ${scimBase}
-    timeout: 2s
+    timeout: ${opts.targetTimeout ?? '2s'}
+    rate_limit: ${opts.rateLimit ?? 20}
 ${opts.targetYaml ?? ''}
 queue:
+  max_age: ${opts.maxAge ?? '72h'}
+  not_provisioned_horizon: ${opts.horizon ?? '24h'}
   retry:
-    initial: 200ms
-    max: 2s
-${opts.queueYaml ?? ''}
-`,
+    initial: ${opts.retryInitial ?? '200ms'}
+    max: ${opts.retryMax ?? '2s'}
+${opts.console === false ? 'console:\n  enabled: false\n' : ''}`,
     { mode: 0o600 },
   );
   writeFileSync(
