@@ -16,17 +16,7 @@ import { CLI, writeStackConfig } from './stack.js';
 
 const execFileAsync = promisify(execFile);
 
-/** mulberry32: a seeded PRNG, so a failing run can be replayed with the seed it prints. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from './determinism.js';
 
 export interface GuaranteeConfig {
   /** targets[].timeout (default 2s). */

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LdifError } from '../../src/errors.js';
 import { MAX_LDIF_BYTES, parseLdifEntry } from '../../src/capture/ldif.js';
+import { seededRandom } from '../support/determinism.js';
 
 // Captured from `samba-tool user syncpasswords --decrypt-samba-gpg` on the test DC (Samba 4.17), user created
 // with the password "Sync!Pässwörd-002" (non-ASCII: the hook must carry UTF-8 faithfully).
@@ -115,17 +116,9 @@ test('a huge folded line within the bound parses in linear time', () => {
 
 // Fuzzing: mutated real entries never crash with anything but LdifError, and no error ever shows the password
 // (cleartext or its base64 form).
-function mulberry32(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('fuzz: truncation, byte flips, insertions, random bytes', () => {
-  const rnd = mulberry32(20261127);
+  const rnd = seededRandom(20261127);
   const secrets = [REAL_PASSWORD, Buffer.from(REAL_PASSWORD).toString('base64'), 'U3luYyFQw6Rzc3f'];
   const base = Buffer.from(REAL_ENTRY);
   const special = [0x0a, 0x0d, 0x20, 0x3a, 0x3c, 0x23, 0x00, 0xff, 0xc3, 0x3d];

@@ -16,32 +16,9 @@ import { EV } from '../../src/journal/catalogue.js';
 import { Journal, type JournalEntry } from '../../src/journal/journal.js';
 import { Outbox, type NewChange } from '../../src/outbox/store.js';
 import type { Target, TargetUser } from '../../src/targets/target.js';
+import { deferred, seededRandom, type Deferred } from '../support/determinism.js';
 
-interface Deferred<T> {
-  promise: Promise<T>;
-  resolve: (v: T) => void;
-  reject: (e: unknown) => void;
-}
-function deferred<T>(): Deferred<T> {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Re-checks conditions after every journal event and fake call, once the worker's synchronous step is over. */
 class Progress {
@@ -234,7 +211,7 @@ describe('DeliveryWorker', () => {
     }
     const w = worker([t1, t2], 3, counting);
     w.start();
-    const rnd = prng(7);
+    const rnd = seededRandom(7);
     let released = 0;
     while (open().length > 0) {
       await progress.until(() => t1.held.length + t2.held.length > 0 && t1.held.length + t2.held.length === active);

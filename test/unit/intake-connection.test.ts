@@ -10,21 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import { FrameError, RefusedChangeError, StorageError, type PwsyncError } from '../../src/errors.js';
 import { FrameReader, encodeFrame, type ChangeFrame, type IntakeReply } from '../../src/capture/frame.js';
 import { serveIntakeConnection, type IntakeHandler } from '../../src/capture/intake-connection.js';
+import { deferred } from '../support/determinism.js';
 
-interface Deferred<T> {
-  promise: Promise<T>;
-  resolve: (v: T) => void;
-  reject: (e: unknown) => void;
-}
-function deferred<T>(): Deferred<T> {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 /** Lets `n` rounds of already-queued promise callbacks run: an ordering lever that needs no clock. */
 async function turns(n: number): Promise<void> {
   for (let i = 0; i < n; i++) await Promise.resolve();
