@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { sambaDcForSuite, createUser, uniqueName, type SambaDcInfo } from '../support/samba.js';
@@ -134,8 +134,38 @@ describe('pwsync CLI against the emulator and the Samba DC', () => {
   });
 });
 
-test('demo --once delivers one change end to end and exits 0', async () => {
+/** The demo's temporary directory, as it prints it. */
+function demoDir(stdout: string): string {
+  const m = /^ {2}files: +(\S+)/m.exec(stdout);
+  assert.ok(m, `the demo says where its files are:\n${stdout}`);
+  return m[1]!;
+}
+
+test('demo --once delivers one change end to end, exits 0 and removes its files', async () => {
   const { stdout } = await exec(process.execPath, [CLI, 'demo', '--once'], { timeout: 60_000 });
   assert.match(stdout, /✔ delivered in \d+ ms — the emulator confirms alice@example\.test now has the new password/);
   assert.match(stdout, /event 2000 Password change captured and committed \[alice\]/);
+  const dir = demoDir(stdout);
+  assert.ok(path.isAbsolute(dir));
+  assert.equal(existsSync(dir), false, `${dir} (secret.yml, sealed outbox) must be gone after the demo`);
+});
+
+test('the interactive demo says where its files are and removes them on Ctrl-C (SIGINT)', async () => {
+  const p = spawn(process.execPath, [CLI, 'demo'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => p.on('exit', (code) => resolve(code)));
+  let stdout = '';
+  const ready = new Promise<void>((resolve, reject) => {
+    p.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString();
+      if (stdout.includes('Try more')) resolve();
+    });
+    void exited.then((code) => reject(new Error(`demo exited (${String(code)}) before it was ready:\n${stdout}`)));
+  });
+  await ready;
+  const dir = demoDir(stdout);
+  assert.ok(existsSync(path.join(dir, 'secret.yml')), 'while it runs, the demo keeps its files where it said');
+  assert.match(stdout, /removes? .*pwsync-demo-/);
+  p.kill('SIGINT');
+  assert.equal(await exited, 0);
+  assert.equal(existsSync(dir), false, `${dir} must be removed when the demo stops`);
 });
