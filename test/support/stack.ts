@@ -161,9 +161,13 @@ export interface ChildAgent {
   exited: Promise<number | null>;
 }
 
-/** Runs `pwsync run` as a separate process (for SIGKILL tests and to capture its real stderr). */
-export function spawnAgent(configFile: string): ChildAgent {
-  const proc = spawn(process.execPath, [CLI, 'run', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Runs `pwsync run` as a separate process (for SIGKILL tests and to capture its real stderr). `command` is how
+ * pwsync is started: this checkout's build by default, or an installed package's launcher.
+ */
+export function spawnAgent(configFile: string, command: readonly string[] = [process.execPath, CLI]): ChildAgent {
+  const [exe, ...pre] = command;
+  const proc = spawn(exe!, [...pre, 'run', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   let out = '';
   proc.stderr!.on('data', (c: Buffer) => (err += c.toString()));
