@@ -8,7 +8,7 @@
 //   PWSYNC_TEST_DC=/x/env.json npm test   use that running DC, do not start or stop one
 
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -92,8 +92,27 @@ function stopDc() {
   if (r.status !== 0) process.stderr.write(`run-tests: stopping the DC failed:\n${r.stderr}\n`);
 }
 
-const paths = process.argv.slice(2);
-const child = spawn(process.execPath, ['--test', '--test-concurrency=2', ...(paths.length ? paths : ['dist/test/'])], {
+/**
+ * Test files under the given paths. Directories are expanded here, not by node --test: Node 20 walks a directory
+ * argument, Node 22 takes arguments as file globs, and the same command must run the same files on both.
+ */
+function testFiles(args) {
+  const files = [];
+  for (const arg of args) {
+    const abs = join(root, arg);
+    if (!existsSync(abs) || !statSync(abs).isDirectory()) {
+      files.push(arg);
+      continue;
+    }
+    for (const entry of readdirSync(abs, { recursive: true, withFileTypes: true })) {
+      if (entry.isFile() && entry.name.endsWith('.test.js')) files.push(join(entry.parentPath, entry.name));
+    }
+  }
+  return files.sort();
+}
+
+const paths = testFiles(process.argv.length > 2 ? process.argv.slice(2) : ['dist/test/']);
+const child = spawn(process.execPath, ['--test', '--test-concurrency=2', ...paths], {
   cwd: root,
   env,
   stdio: 'inherit',
