@@ -84,6 +84,11 @@ export class TargetUnusableError extends PwsyncError {
   }
 }
 
+/** The target does not answer a paged listing of its users (400/404/405/501 to it): search user by user instead. */
+export class ListingUnsupportedError extends PwsyncError {
+  static override readonly code = 'E_LISTING_UNSUPPORTED';
+}
+
 /** A stable code for any thrown value, for journal fields and frame replies. */
 export function errorCode(err: unknown): string {
   return err instanceof PwsyncError ? err.code : 'E_INTERNAL';

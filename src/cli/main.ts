@@ -8,6 +8,9 @@ import { UsageError } from './args.js';
 const USAGE = `pwsync — Active Directory → IIJ ID / SCIM password synchronisation agent
 
 Usage:
+  pwsync init    [--from-dirsync DIR [--with-secrets]] [--out DIR] [--data-dir DIR] [--force]
+                                                 write config.yml + secret.yml (from IIJ Directory Sync's
+                                                 files, or from a few questions), then run pwsync check
   pwsync run     --config FILE [--secret FILE]    run the agent (intake, outbox, delivery)
   pwsync check   --config FILE [--secret FILE]    validate the configuration and test each connection
   pwsync status  --config FILE [--json]           queue counts, oldest pending age, per-target health
@@ -19,6 +22,9 @@ Usage:
                                                  inspect and act on waiting, parked and failed changes
   pwsync report coverage --config FILE [--csv] [--all]
                                                  in-scope AD users whose current password has not reached a target
+  pwsync report mapping --config FILE [--format csv|json] [--out FILE]
+                                                 read-only: is every in-scope AD user found at each target
+                                                 by the external ID delivery computes? (and the reverse)
   pwsync samba-hook [--socket PATH | --config FILE] [--dc NAME] [--timeout MS]
                                                  the syncpasswords --script hook (Samba AD DC)
   pwsync samba setup --config FILE [--smb-conf F] [--cache-ldb F] [--hook F] [--gnupghome D] [--init]
@@ -31,6 +37,7 @@ Exit codes: 0 ok, 1 failed, 2 usage or configuration error.`;
 type Command = (argv: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
+  init: async () => (await import('./init.js')).initCommand,
   run: async () => (await import('./run.js')).runCommand,
   check: async () => (await import('./check.js')).checkCommand,
   status: async () => (await import('./status.js')).statusCommand,
@@ -40,8 +47,9 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   queue: async () => (await import('./queue.js')).queueCommand,
   report: async () => async (argv: string[]) => {
     const [sub, ...rest] = argv;
+    if (sub === 'mapping') return (await import('../mapping/cli.js')).reportMappingCommand(rest);
     if (sub !== 'coverage') {
-      process.stderr.write('pwsync: report: the only report is "coverage"\n');
+      process.stderr.write('pwsync: report: the reports are "coverage" and "mapping"\n');
       return 2;
     }
     return (await import('../coverage/cli.js')).reportCoverageCommand(rest);

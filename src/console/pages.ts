@@ -15,7 +15,7 @@ export interface PageContext {
   flash?: { kind: 'notice' | 'error'; text: string } | undefined;
 }
 
-const NAV: Array<[string, string]> = [['/', 'Overview'], ['/queue', 'Queue'], ['/events', 'Events'], ['/coverage', 'Coverage'], ['/metrics', 'Metrics']];
+const NAV: Array<[string, string]> = [['/', 'Overview'], ['/queue', 'Queue'], ['/events', 'Events'], ['/coverage', 'Coverage'], ['/mapping', 'Mapping'], ['/metrics', 'Metrics']];
 
 export function layout(title: string, current: string, ctx: PageContext, body: SafeHtml, refreshSeconds?: number): string {
   return html`<!doctype html>

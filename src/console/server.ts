@@ -22,6 +22,8 @@ import { coverageBody, eventsBody, layout, loginPage, overviewBody, queueBody, t
 import { finalOutcomesPerMinute, lastDeliveries } from './queries.js';
 import { COOKIE, clearedCookie, csrfMatches, parseCookies, sessionCookie, SessionStore, tokenMatches, type Session } from './session.js';
 import { TokenExpiryWarner } from './token-expiry.js';
+import { mappingBody } from './mapping-page.js';
+import { loadMappingReport } from '../mapping/output.js';
 
 export interface ConsoleDeps {
   outbox: Outbox;
@@ -306,6 +308,16 @@ export async function startConsole(deps: ConsoleDeps): Promise<RunningConsole> {
         const c = await coverage();
         const body = 'error' in c ? coverageBody({ rows: undefined, missing: [], userCount: 0, error: c.error }) : coverageBody({ rows: c.rows, missing: notSynced(c.rows), userCount: c.userCount });
         return sendHtml(res, 200, layout('Coverage', '/coverage', ctx, body));
+      }
+      case '/mapping': {
+        let report;
+        let error: string | undefined;
+        try {
+          report = loadMappingReport(config.agent.data_dir);
+        } catch (err) {
+          error = err instanceof Error ? err.message : String(err);
+        }
+        return sendHtml(res, 200, layout('Mapping', '/mapping', ctx, mappingBody({ report, error, now: ctx.now })));
       }
       case '/coverage.csv': {
         const c = await coverage();

@@ -45,7 +45,7 @@ export function applyConvertRule(value: string, rule: { pattern: string; replace
  * or the result is empty (such a user cannot be found at the target, and must not be matched by an empty ID).
  * A multi-valued attribute uses its first value.
  */
-export function computeExternalId(user: DirectoryUser, rule: UserAttributeConfig): string | undefined {
+export function computeExternalId(user: Pick<DirectoryUser, 'attributes'>, rule: UserAttributeConfig): string | undefined {
   const raw = attributeValue(user.attributes, rule.ad_bind.externalId);
   const first = Array.isArray(raw) ? raw[0] : raw;
   if (first === undefined) return undefined;

@@ -157,6 +157,31 @@ class LdapDirectory implements Directory {
     });
   }
 
+  /**
+   * The in-scope entries (filter.user under base_dn) one LDAP page at a time, with `attributes` raw (binary ones
+   * as Buffer): memory holds one page however large the directory is. For `pwsync report mapping`.
+   * No retry in the middle of a walk (the pages would repeat): a failure is a DirectoryUnavailableError.
+   */
+  async *inScopePages(attributes: readonly string[], pageSize = 500): AsyncGenerator<Array<{ dn: string; attributes: DirectoryUser['attributes'] }>> {
+    const wanted = [...new Set(attributes)];
+    const client = await this.#session();
+    try {
+      const pages = client.searchPaginated(this.#cfg.base_dn, {
+        scope: 'sub',
+        filter: this.#userFilter,
+        attributes: wanted,
+        explicitBufferAttributes: binaryAttributeNames(wanted),
+        paged: { pageSize },
+        timeLimit: this.#timeLimitSeconds(),
+      });
+      for await (const page of pages) yield page.searchEntries.map((e) => ({ dn: e.dn, attributes: pickAttributes(e, wanted) }));
+    } catch (err) {
+      if (err instanceof PwsyncError) throw err;
+      if (this.#client === client) await this.#drop();
+      throw new DirectoryUnavailableError(`AD search of the in-scope users failed: ${redact(describe(err), this.#password)}`, { cause: err });
+    }
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     const pending = this.#connecting;
@@ -229,15 +254,7 @@ class LdapDirectory implements Directory {
     const uac = Number(asString(firstValue(entry, 'userAccountControl')) ?? '0');
     const kvnoText = asString(firstValue(entry, 'msDS-KeyVersionNumber'));
     const pwdLastSet = asString(firstValue(entry, 'pwdLastSet'));
-    const attributes: DirectoryUser['attributes'] = {};
-    for (const name of requested) {
-      const lower = name.toLowerCase();
-      const key = Object.keys(entry).find((k) => k.toLowerCase() === lower);
-      const value = key === undefined ? undefined : (entry[key] as string | Buffer | Array<string | Buffer>);
-      // ldapts reports a requested-but-absent attribute as []: that is "no value", not an empty value.
-      if (value === undefined || (Array.isArray(value) && value.length === 0)) continue;
-      attributes[name] = value;
-    }
+    const attributes = pickAttributes(entry, requested);
     const version: DirectoryUser['version'] = {};
     if (kvnoText !== undefined && /^\d+$/.test(kvnoText)) version.kvno = Number(kvnoText);
     if (pwdLastSet !== undefined) version.pwdLastSet = pwdLastSet;
@@ -360,6 +377,20 @@ function tlsOptions(cfg: LdapConfig): ConnectionOptions {
   return opts;
 }
 
+/** The requested attributes of an entry under the caller's spelling, raw (binary ones as Buffer). */
+function pickAttributes(entry: Entry, requested: readonly string[]): DirectoryUser['attributes'] {
+  const attributes: DirectoryUser['attributes'] = {};
+  for (const name of requested) {
+    const lower = name.toLowerCase();
+    const key = Object.keys(entry).find((k) => k.toLowerCase() === lower);
+    const value = key === undefined ? undefined : (entry[key] as string | Buffer | Array<string | Buffer>);
+    // ldapts reports a requested-but-absent attribute as []: that is "no value", not an empty value.
+    if (value === undefined || (Array.isArray(value) && value.length === 0)) continue;
+    attributes[name] = value;
+  }
+  return attributes;
+}
+
 /** Parentheses balance (values carry literal parens only as \28 and \29, RFC 4515). */
 function balanced(filter: string): boolean {
   let depth = 0;
@@ -383,6 +414,6 @@ function binaryAttributeNames(wanted: readonly string[]): string[] {
  * A Directory over LDAP(S). `bindPassword` comes from secret.yml. Throws ConfigError at once for an invalid
  * filter.user or an unreadable ca_file; connection problems surface later as DirectoryUnavailableError.
  */
-export function createLdapDirectory(cfg: LdapConfig, bindPassword: string, hooks: LdapDirectoryHooks = {}): Directory & Pick<LdapDirectory, 'listInScope'> {
+export function createLdapDirectory(cfg: LdapConfig, bindPassword: string, hooks: LdapDirectoryHooks = {}): Directory & Pick<LdapDirectory, 'listInScope' | 'inScopePages'> {
   return new LdapDirectory(cfg, bindPassword, hooks);
 }

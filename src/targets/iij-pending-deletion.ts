@@ -26,3 +26,12 @@ export function matchPendingDeletion(status: number, scimType: string | undefine
   const exact = scimType === IIJ_PENDING_DELETION_SIGNATURE.scimType && /pending deletion/i.test(detail ?? '');
   return exact ? 'exact' : 'conflict';
 }
+
+/**
+ * Whether an outcome message that delivery recorded (outbox last_error, E_NOT_PROVISIONED) is the pending-deletion
+ * outcome classify.ts builds from the signature above. IIJ's search and listing do not show pending deletion, so
+ * the read-only mapping report learns it only from what delivery met; this keeps that knowledge in this file.
+ */
+export function isPendingDeletionOutcome(code: string | null, message: string | null): boolean {
+  return code === 'E_NOT_PROVISIONED' && message !== null && /\bpending deletion\b/.test(message);
+}

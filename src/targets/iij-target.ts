@@ -7,6 +7,7 @@ import { normaliseBaseUrl } from './base-url.js';
 import { createTargetHttpClient } from './http-client.js';
 import { expectStatus, writePassword } from './password-write.js';
 import { iijExternalIdFilter } from './scim-filter.js';
+import { readUserPage } from './scim-list.js';
 import { pickOneUser, searchRequest } from './scim-messages.js';
 import type { ProbeResult, Target, TargetUser } from './target.js';
 
@@ -71,6 +72,13 @@ export function createIijTarget(cfg: IijTargetConfig, token: string, opts: IijTa
       await search(IIJ_PROBE_EXTERNAL_ID);
       // A search needs escim_read_users only; escim_write_users is proven by the first real password write.
       return { canRead: true, writeVerified: false };
+    },
+    async listPage(startIndex, count) {
+      // The same endpoint and attributes as IIJ's own search, with RFC 7644 paging; `externalId pr` skips the
+      // users whose externalId is unset (IIJ shows ""), which no AD user can match anyway.
+      const body = { ...searchRequest('externalId pr', SEARCH_ATTRIBUTES), startIndex, count };
+      const res = await client.send('POST', searchUrl, body);
+      return readUserPage(client, name, res, 'externalId', 'exact');
     },
     close: () => client.close(),
   };

@@ -7,6 +7,7 @@ import { normaliseBaseUrl } from './base-url.js';
 import { createTargetHttpClient, type TargetCredentials } from './http-client.js';
 import { expectStatus, writePassword } from './password-write.js';
 import { equalityFilter } from './scim-filter.js';
+import { readUserPage } from './scim-list.js';
 import { pickOneUser } from './scim-messages.js';
 import type { ProbeResult, Target, TargetUser } from './target.js';
 
@@ -51,6 +52,11 @@ export function createScimTarget(cfg: ScimTargetConfig, secret: TargetSecret | u
     async probe(): Promise<ProbeResult> {
       await search(PROBE_VALUE);
       return { canRead: true, writeVerified: false };
+    },
+    async listPage(startIndex, count) {
+      const query = `filter=${encodeURIComponent(`${match} pr`)}&attributes=${encodeURIComponent(`id,${match}`)}&startIndex=${startIndex}&count=${count}`;
+      const res = await client.send('GET', `${base}Users?${query}`);
+      return readUserPage(client, name, res, match, match === 'userName' ? 'case-insensitive' : 'exact');
     },
     close: () => client.close(),
   };

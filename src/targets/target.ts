@@ -16,6 +16,15 @@ export interface ProbeResult {
   writeVerified: boolean;
 }
 
+/** One page of a read-only listing of target users: only the id and the matching attribute of each. */
+export interface TargetUserPage {
+  users: Array<{ id: string; value: string }>;
+  /** totalResults as the target reported it. */
+  total: number;
+  /** How the target compares the matching attribute (RFC 7643: externalId exact, userName case-insensitive). */
+  compare: 'exact' | 'case-insensitive';
+}
+
 export interface Target {
   readonly name: string;
   /**
@@ -39,5 +48,11 @@ export interface Target {
    * Throws like `find`. The built-in targets resolve to a ProbeResult; `void` stays allowed for older fakes.
    */
   probe(): Promise<ProbeResult | void>;
+  /**
+   * Optional, read-only: one page (1-based `startIndex`, at most `count` users) of the users that carry a matching
+   * value (IIJ: `externalId pr`), for `pwsync report mapping`. Throws like `find`, and ListingUnsupportedError
+   * when the target does not page a listing (the caller then searches user by user).
+   */
+  listPage?(startIndex: number, count: number): Promise<TargetUserPage>;
   close(): Promise<void>;
 }
