@@ -1,4 +1,4 @@
-// `pwsync init [--from-dirsync DIR [--with-secrets]] [--out DIR] [--data-dir DIR] [--force]`: writes config.yml and
+// `pwsync init [--from-dirsync DIR [--with-secrets]] [--out DIR] [--data-dir DIR] [--target-url URL] [--force]`: writes config.yml and
 // secret.yml from IIJ Directory Sync's files or from a few questions, then runs `pwsync check`.
 // Secrets come from Directory Sync's secret.yml or a no-echo prompt, never from argv; they are never printed.
 
@@ -31,6 +31,7 @@ export async function initCommand(argv: string[], io: InitIo = {}): Promise<numb
     force: { type: 'boolean' },
     out: { type: 'string' },
     'data-dir': { type: 'string' },
+    'target-url': { type: 'string' },
   });
   if (a['with-secrets'] && !a['from-dirsync']) return fail('init: --with-secrets reads Directory Sync\'s secret.yml: give --from-dirsync DIR too');
   const outDir = path.resolve(a.out ?? DEFAULT_OUT);
@@ -65,6 +66,8 @@ export async function initCommand(argv: string[], io: InitIo = {}): Promise<numb
     prompter.close();
   }
   if (a['data-dir']) config!.agent = { data_dir: path.resolve(a['data-dir']) };
+  // Directory Sync has no key for the SCIM URL (IIJ's is fixed); another endpoint (a staging tenant, the emulator) is explicit.
+  if (a['target-url']) (config!.targets as Array<Record<string, unknown>>)[0]!.url = a['target-url'];
 
   const secret = secretDocument(TARGET, secrets);
   let files;
