@@ -1,15 +1,20 @@
 // The few questions `pwsync init` asks a new user (no Directory Sync files to read) and the config they give.
 // The secrets are asked through Prompter.askSecret only: never taken from argv, never echoed.
 
+import { existsSync } from 'node:fs';
 import os from 'node:os';
 import type { Prompter } from '../cli/prompt.js';
 import type { InitSecrets } from './init-files.js';
+
+const SAMBA_CA = '/var/lib/samba/private/tls/ca.pem';
 
 export interface InitAnswers {
   address: string;
   bindUser: string;
   baseDn: string;
   externalIdAttribute: string;
+  /** PEM file of the CA that signed the DC's LDAPS certificate; undefined = the system's trusted CAs. */
+  caFile?: string | undefined;
 }
 
 /** DC=… components from a bind DN (CN=x,CN=Users,DC=example,DC=local) or a UPN (x@example.local). */
@@ -26,7 +31,12 @@ export function baseDnFrom(bindUser: string): string | undefined {
 /** pwsync's config for the answers: LDAPS with certificate checks (secure defaults), one IIJ target. */
 export function configFromAnswers(a: InitAnswers, targetName = 'iij'): Record<string, unknown> {
   return {
-    ad: { ldap: { server: { addresses: [a.address], user: a.bindUser, encryption: 'ldaps', verify_mode: true }, base_dn: a.baseDn } },
+    ad: {
+      ldap: {
+        server: { addresses: [a.address], user: a.bindUser, encryption: 'ldaps', verify_mode: true, ...(a.caFile ? { ca_file: a.caFile } : {}) },
+        base_dn: a.baseDn,
+      },
+    },
     targets: [{ name: targetName, type: 'iij', attribute: { user: { ad_bind: { externalId: a.externalIdAttribute } } } }],
   };
 }
@@ -42,10 +52,12 @@ const required = async (p: Prompter, question: string, fallback?: string): Promi
 export async function askAnswers(p: Prompter): Promise<InitAnswers> {
   // The agent runs on (or next to) a DC, whose certificate names its FQDN: the host name is the likely answer.
   const address = await required(p, 'Active Directory domain controller (host name as in its LDAPS certificate)', os.hostname());
+  // Samba keeps its self-signed CA here; a Windows DC's certificate usually chains to the enterprise CA the host trusts.
+  const caFile = (await p.ask('CA certificate (PEM) of the DC\'s LDAPS certificate, empty for the system\'s trusted CAs', existsSync(SAMBA_CA) ? SAMBA_CA : '')).trim();
   const bindUser = await required(p, 'AD bind user, read-only (DN or user@domain)');
   const baseDn = await required(p, 'Base DN of the users to sync', baseDnFrom(bindUser));
   const externalIdAttribute = await required(p, 'AD attribute Directory Sync maps to externalId (iid.scim.attribute.user.ad_bind.externalId)', 'userPrincipalName');
-  return { address, bindUser, baseDn, externalIdAttribute };
+  return { address, bindUser, baseDn, externalIdAttribute, caFile: caFile === '' ? undefined : caFile };
 }
 
 /** Asks for whichever secret is still missing. */

@@ -175,4 +175,25 @@ describe('onboarding: init --from-dirsync, report mapping, run', () => {
     assert.equal(saved.rows.some((r) => r.status === 'matched'), false, 'the console copy lists problems only');
     assert.equal(statSync(path.join(out, 'data', 'mapping-report.json')).mode & 0o777, 0o600);
   });
+
+  test('init without Directory Sync files: answers read line by line from piped stdin, secrets never echoed', async (t) => {
+    if (!dc) return t.skip('Samba AD DC not available');
+    const out = path.join(dir, 'asked');
+    const token = emulator.addToken({ scopes: FULL_SCOPES });
+    // address, CA file, bind user, base DN (default from the UPN), external-ID attribute (default), bind password, token
+    const answers = [dc.host, dc.caFile, dc.readerDn, '', '', dc.readerPassword, token].join('\n') + '\n';
+    const r = await run(['init', '--out', out, '--target-url', emulator.scimBase], answers);
+    const c = loadConfig(path.join(out, 'config.yml'));
+    assert.deepEqual(c.config.ad.ldap.server.addresses, [dc.host]);
+    assert.equal(c.config.ad.ldap.base_dn, dc.baseDn);
+    assert.equal(c.config.ad.ldap.server.ca_file, dc.caFile);
+    assert.equal(c.secret.ad.ldap.server.password, dc.readerPassword);
+    assert.equal(c.secret.targets.iij!.access_token, token);
+    assert.ok(!(r.stdout + r.stderr).includes(dc.readerPassword) && !(r.stdout + r.stderr).includes(token), 'no secret echoed');
+    assert.match(r.stdout, /PASS {2}target iij/);
+    // verify_mode stays on (secure default): the test DC's certificate names DC1.example.test, not the address
+    // answered here, so the AD check fails and init says so — the files are written all the same.
+    assert.match(r.stdout, /FAIL {2}active directory/);
+    assert.equal(r.code, 1);
+  });
 });

@@ -289,14 +289,17 @@ describe('pwsync init (command, check replaced)', () => {
 
   test('without --from-dirsync: the questions, defaults, secrets by askSecret only', async () => {
     const out = tmp();
-    const p = scripted(['dc1.example.test', 'reader@example.test', '', '', 'bind-pw', 'tok']);
+    const p = scripted(['dc1.example.test', '/etc/ssl/dc-ca.pem', 'reader@example.test', '', '', 'bind-pw', 'tok']);
     const code = await initCommand(['--out', out], { stdout: () => undefined, stderr: () => undefined, prompter: p, check: async () => 0 });
     assert.equal(code, 0);
-    assert.equal(p.asked.length, 4);
+    assert.equal(p.asked.length, 5);
+    assert.deepEqual(p.secretAsked.length, 2);
     const c = loadConfig(path.join(out, 'config.yml')).config;
     assert.deepEqual(c.ad.ldap.server.addresses, ['dc1.example.test']);
     assert.equal(c.ad.ldap.base_dn, 'DC=example,DC=test');
     assert.equal(c.ad.ldap.server.encryption, 'ldaps');
+    assert.equal(c.ad.ldap.server.verify_mode, true);
+    assert.equal(c.ad.ldap.server.ca_file, '/etc/ssl/dc-ca.pem');
     assert.equal(c.targets[0]!.attribute.user.ad_bind.externalId, 'userPrincipalName');
   });
 
