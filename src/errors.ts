@@ -89,6 +89,11 @@ export class ListingUnsupportedError extends PwsyncError {
   static override readonly code = 'E_LISTING_UNSUPPORTED';
 }
 
+/** A listing page reached the response size cap (64 KiB): ask again for fewer users per page. */
+export class ListingPageTooLargeError extends PwsyncError {
+  static override readonly code = 'E_LISTING_PAGE_TOO_LARGE';
+}
+
 /** A stable code for any thrown value, for journal fields and frame replies. */
 export function errorCode(err: unknown): string {
   return err instanceof PwsyncError ? err.code : 'E_INTERNAL';

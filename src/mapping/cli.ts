@@ -7,6 +7,7 @@ import path from 'node:path';
 import { loadConfig } from '../config/load.js';
 import { createLdapDirectory } from '../directory/ldap-directory.js';
 import { Outbox } from '../outbox/store.js';
+import { openChangeErrors } from '../console/queries.js';
 import { isPendingDeletionOutcome } from '../targets/iij-pending-deletion.js';
 import { createTarget } from '../targets/index.js';
 import { fail, parse } from '../cli/args.js';
@@ -49,17 +50,23 @@ export async function reportMappingCommand(argv: string[], io: MappingCommandIo 
     for (const t of targets) await t.target.close();
   }
 
-  const saved = saveMappingReport(config.agent.data_dir, report);
+  let savedNote: string;
+  try {
+    const saved = saveMappingReport(config.agent.data_dir, report);
+    savedNote = saved ? `the console shows this report (${saved})` : `not saved for the console: ${config.agent.data_dir} does not exist until pwsync run creates it`;
+  } catch (e) {
+    savedNote = `not saved for the console: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+  }
   const summary = mappingSummary(report);
   const body = a.format === 'json' ? mappingJson(report) : a.format === 'csv' ? mappingCsv(report.rows) : undefined;
   if (body !== undefined && a.out !== undefined) {
     writeFileSync(path.resolve(a.out), body, { mode: 0o600 });
-    out(summary + `wrote ${path.resolve(a.out)}; the console shows this report (${saved})\n`);
+    out(summary + `wrote ${path.resolve(a.out)}; ${savedNote}\n`);
   } else if (body !== undefined) {
     out(body);
-    err(summary);
+    err(summary + savedNote + '\n');
   } else {
-    out(summary + `the console shows this report (${saved}); --format csv|json lists every user\n`);
+    out(summary + `${savedNote}; --format csv|json lists every user\n`);
   }
   // 0: delivery will find every in-scope user; 1: it will not (the report says who and why).
   return allMatched(report) ? 0 : 1;
@@ -71,9 +78,7 @@ function pendingDeletionEvidence(file: string): Map<string, Set<string>> {
   if (!existsSync(file)) return byTarget;
   const outbox = Outbox.openReadOnly(file);
   try {
-    const rows = outbox.db
-      .prepare(`SELECT account, target, last_error_code AS code, last_error AS message FROM changes WHERE state IN ('waiting','parked','pending') AND last_error_code IS NOT NULL`)
-      .all() as Array<{ account: string; target: string; code: string | null; message: string | null }>;
+    const rows = openChangeErrors(outbox.db);
     for (const r of rows) {
       if (!isPendingDeletionOutcome(r.code, r.message)) continue;
       const set = byTarget.get(r.target) ?? new Set<string>();

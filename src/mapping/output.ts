@@ -2,7 +2,7 @@
 // mode 0600). The report holds accounts, DNs, external IDs and target user ids: never a password or token.
 
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { csvCell } from '../coverage/report.js';
 import { MAPPING_STATUSES, type MappingRow } from './classify.js';
@@ -55,14 +55,27 @@ export function toSaved(report: MappingReport): SavedMappingReport {
   return { ...report, rows: problems.slice(0, SAVED_ROW_LIMIT), omittedRows: Math.max(0, problems.length - SAVED_ROW_LIMIT) };
 }
 
-/** Saves the console's copy in `dataDir` (created 0700 when missing), atomically, mode 0600. */
-export function saveMappingReport(dataDir: string, report: MappingReport): string {
-  if (!existsSync(dataDir)) mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+/**
+ * Saves the console's copy in `dataDir`, atomically, mode 0600, owned like `dataDir` (a report run as root must
+ * stay readable by the agent's user). Returns undefined without writing when `dataDir` does not exist yet: the
+ * agent creates it with the right owner, and a report must not create it with the wrong one.
+ */
+export function saveMappingReport(dataDir: string, report: MappingReport): string | undefined {
+  if (!existsSync(dataDir)) return undefined;
   const file = path.join(dataDir, MAPPING_REPORT_FILE);
   const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
   writeFileSync(tmp, JSON.stringify(toSaved(report)), { mode: 0o600, flag: 'wx' });
-  chmodSync(tmp, 0o600);
-  renameSync(tmp, file);
+  try {
+    chmodSync(tmp, 0o600);
+    if (process.getuid?.() === 0) {
+      const owner = statSync(dataDir);
+      chownSync(tmp, owner.uid, owner.gid);
+    }
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
   return file;
 }
 

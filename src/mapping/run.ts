@@ -8,7 +8,7 @@ import type { TargetConfig } from '../config/schema.js';
 import { TargetGate } from '../delivery/target-gate.js';
 import type { DirectoryUser } from '../directory/directory.js';
 import { attributeValue, computeExternalId } from '../directory/external-id.js';
-import { ListingUnsupportedError, NotProvisionedError, RejectedChangeError, RetryableError } from '../errors.js';
+import { ListingPageTooLargeError, ListingUnsupportedError, NotProvisionedError, RejectedChangeError, RetryableError } from '../errors.js';
 import type { Target } from '../targets/target.js';
 import { classifyForTarget, HoldingsBuilder, MAPPING_STATUSES, type MappedAdUser, type MappingRow, type MappingStatus } from './classify.js';
 
@@ -51,6 +51,7 @@ export interface MappingOptions {
 }
 
 const LIST_PAGE = 100;
+const MIN_PAGE = 10;
 const MAX_ATTEMPTS = 8;
 
 export async function runMappingReport(ad: InScopePageSource, targets: readonly MappingTarget[], opts: MappingOptions = {}): Promise<MappingReport> {
@@ -101,8 +102,18 @@ export async function runMappingReport(ad: InScopePageSource, targets: readonly 
         const b = new HoldingsBuilder(t.config.type === 'scim' && t.config.match === 'userName' ? 'case-insensitive' : 'exact');
         let start = 1;
         let seen = 0;
+        let size = opts.pageSize ?? LIST_PAGE;
         for (;;) {
-          const page = await send(() => listPage(start, opts.pageSize ?? LIST_PAGE));
+          let page;
+          try {
+            page = await send(() => listPage(start, size));
+          } catch (err) {
+            // Users with many or long attributes: the same page in halves, down to MIN_PAGE, then user by user.
+            if (!(err instanceof ListingPageTooLargeError)) throw err;
+            if (size <= MIN_PAGE) throw new ListingUnsupportedError(`${t.config.name}: even ${size} users per page exceed the response cap`);
+            size = Math.max(MIN_PAGE, Math.floor(size / 2));
+            continue;
+          }
           for (const u of page.users) b.add(u.id, u.value);
           seen += page.users.length;
           progress(`${t.config.name}: ${seen}/${page.total} target users listed`);

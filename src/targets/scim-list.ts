@@ -1,8 +1,8 @@
 // A read-only, paged listing of SCIM users (RFC 7644 §3.4.2.4 startIndex/count), shared by the IIJ and generic
 // targets for `pwsync report mapping`. Returns ids and matching values only; never sends or returns a secret.
 
-import { ListingUnsupportedError, TargetUnusableError } from '../errors.js';
-import type { HttpOutcome } from './classify.js';
+import { ListingPageTooLargeError, ListingUnsupportedError, TargetUnusableError } from '../errors.js';
+import { MAX_RESPONSE_BYTES, type HttpOutcome } from './classify.js';
 import type { TargetHttpClient } from './http-client.js';
 import { expectStatus } from './password-write.js';
 import type { TargetUserPage } from './target.js';
@@ -21,6 +21,9 @@ export function readUserPage(
   if (outcome.kind === 'response' && UNSUPPORTED.includes(outcome.status))
     throw new ListingUnsupportedError(`${target}: the target answered ${outcome.status} to a paged listing of users`);
   expectStatus(client, target, 'search', outcome, [200]);
+  // The body was cut at the cap (http-client.ts): the JSON is incomplete, never a smaller valid page.
+  if (Buffer.byteLength(outcome.body, 'utf8') >= MAX_RESPONSE_BYTES)
+    throw new ListingPageTooLargeError(`${target}: a listing page reached the ${MAX_RESPONSE_BYTES / 1024} KiB response cap`);
   let json: unknown;
   try {
     json = JSON.parse(outcome.body);
@@ -28,7 +31,7 @@ export function readUserPage(
     json = undefined;
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json) || !Array.isArray((json as Record<string, unknown>)['Resources']) && (json as Record<string, unknown>)['totalResults'] === undefined)
-    throw new TargetUnusableError(`${target}: the listing answered 200 but not with a SCIM ListResponse (or one larger than 64 KiB)`);
+    throw new TargetUnusableError(`${target}: the listing answered 200 but not with a SCIM ListResponse`);
   const o = json as Record<string, unknown>;
   const resources = Array.isArray(o['Resources']) ? (o['Resources'] as unknown[]) : [];
   const users: TargetUserPage['users'] = [];

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { mkdtempSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
@@ -12,7 +12,10 @@ import { configSchema, secretSchema } from '../../src/config/schema.js';
 import { classifyForTarget, HoldingsBuilder, type MappedAdUser } from '../../src/mapping/classify.js';
 import { runMappingReport, allMatched, type MappingTarget } from '../../src/mapping/run.js';
 import { loadMappingReport, mappingCsv, saveMappingReport } from '../../src/mapping/output.js';
-import { ListingUnsupportedError, RejectedChangeError, RetryableError } from '../../src/errors.js';
+import { ListingPageTooLargeError, ListingUnsupportedError, RejectedChangeError, RetryableError, TargetUnusableError } from '../../src/errors.js';
+import { readUserPage } from '../../src/targets/scim-list.js';
+import { MAX_RESPONSE_BYTES } from '../../src/targets/classify.js';
+import type { TargetHttpClient } from '../../src/targets/http-client.js';
 import type { Target, TargetUserPage } from '../../src/targets/target.js';
 import { isPendingDeletionOutcome } from '../../src/targets/iij-pending-deletion.js';
 import { classifyFailure } from '../../src/targets/classify.js';
@@ -90,7 +93,7 @@ const ad = (n: number) => ({
   },
 });
 
-function fakeTarget(all: Array<{ id: string; value: string }>, opts: { cap?: number; noListing?: boolean; failFirst?: RetryableError } = {}) {
+function fakeTarget(all: Array<{ id: string; value: string }>, opts: { cap?: number; noListing?: boolean; failFirst?: RetryableError; maxCount?: number } = {}) {
   const calls: string[] = [];
   let fail = opts.failFirst;
   const t: Target = {
@@ -114,6 +117,7 @@ function fakeTarget(all: Array<{ id: string; value: string }>, opts: { cap?: num
         throw f;
       }
       if (opts.noListing) throw new ListingUnsupportedError('iij: 400');
+      if (opts.maxCount !== undefined && count > opts.maxCount) throw new ListingPageTooLargeError('iij: cap');
       const n = Math.min(count, opts.cap ?? count);
       return { users: all.slice(start - 1, start - 1 + n), total: all.length, compare: 'exact' };
     },
@@ -135,6 +139,19 @@ describe('runMappingReport', () => {
     assert.equal(r.targets[0]!.targetUsers, 8);
     assert.deepEqual(r.targets[0]!.counts, { matched: 7, 'not-found': 2, multiple: 0, 'pending-deletion': 0, 'no-external-id': 0, shared: 0, orphan: 1 });
     assert.equal(allMatched(r), false);
+  });
+
+  test('a page over the response cap is asked again in halves', async () => {
+    const { t, calls } = fakeTarget(targetUsers, { maxCount: 25, cap: 5 });
+    const r = await runMappingReport(ad(3), [{ config: cfg(), target: t, pendingDeletion: new Set() }], { pageSize: 100 });
+    assert.deepEqual(calls, ['list 1 100', 'list 1 50', 'list 1 25', 'list 6 25']);
+    assert.equal(r.targets[0]!.method, 'listing');
+    assert.equal(r.targets[0]!.targetUsers, 8);
+    // Below 10 per page the listing is given up for searches.
+    const tiny = fakeTarget(targetUsers, { maxCount: 5 });
+    const r2 = await runMappingReport(ad(3), [{ config: cfg(), target: tiny.t, pendingDeletion: new Set() }], { pageSize: 20 });
+    assert.deepEqual(tiny.calls.slice(0, 3), ['list 1 20', 'list 1 10', 'find u0@example.jp']);
+    assert.equal(r2.targets[0]!.method, 'search');
   });
 
   test('no listing: one search per distinct external ID; 2+ hits is "multiple"', async () => {
@@ -162,15 +179,30 @@ describe('runMappingReport', () => {
   });
 });
 
+test('readUserPage: statuses, the size cap, empty externalIds', () => {
+  const client: TargetHttpClient = { proxyLabel: undefined, timeoutMs: 1000, secrets: ['tok'], send: async () => ({ kind: 'network', code: undefined, message: 'x', timedOut: false }), close: async () => {} };
+  const resp = (status: number, body: string) => ({ kind: 'response' as const, status, headers: {}, body });
+  for (const s of [400, 404, 405, 501]) assert.throws(() => readUserPage(client, 'iij', resp(s, ''), 'externalId', 'exact'), ListingUnsupportedError);
+  assert.throws(() => readUserPage(client, 'iij', resp(401, '{}'), 'externalId', 'exact'), TargetUnusableError);
+  assert.throws(() => readUserPage(client, 'iij', resp(429, '{}'), 'externalId', 'exact'), RetryableError);
+  assert.throws(() => readUserPage(client, 'iij', resp(200, '{"Resources":[' + 'x'.repeat(MAX_RESPONSE_BYTES)), 'externalId', 'exact'), ListingPageTooLargeError);
+  assert.throws(() => readUserPage(client, 'iij', resp(200, '<html>'), 'externalId', 'exact'), TargetUnusableError);
+  const page = readUserPage(client, 'iij', resp(200, JSON.stringify({ totalResults: 3, Resources: [{ id: 'a', externalId: 'x' }, { id: 'b', externalId: '' }, { id: 'c' }] })), 'externalId', 'exact');
+  assert.deepEqual(page, { users: [{ id: 'a', value: 'x' }], total: 3, compare: 'exact' });
+});
+
 test('CSV cells are quoted and formula-safe; the saved copy is 0600 and loads back', () => {
   const v = classifyForTarget('iij', [{ account: '=cmd', dn: 'CN=a,DC=x', externalId: 'a@x' }], holdings([]), new Set());
   const csv = mappingCsv(v.rows);
   assert.match(csv, /^target,status,account,external_id,target_user_ids,shared_with,dn\r\n/);
   assert.match(csv, /iij,not-found,'=cmd,a@x,,,"CN=a,DC=x"/);
   const dir = path.join(mkdtempSync(path.join(os.tmpdir(), 'pwsync-map-')), 'data');
-  const file = saveMappingReport(dir, { generatedAt: 'now', durationMs: 1, adUsers: 1, targets: [{ name: 'iij', method: 'listing', targetUsers: 0, requests: 1, counts: v.counts }], rows: v.rows });
+  const report = { generatedAt: 'now', durationMs: 1, adUsers: 1, targets: [{ name: 'iij', method: 'listing' as const, targetUsers: 0, requests: 1, counts: v.counts }], rows: v.rows };
+  assert.equal(saveMappingReport(dir, report), undefined, 'data_dir is the agent\'s to create');
+  assert.throws(() => statSync(dir));
+  mkdirSync(dir, { mode: 0o700 });
+  const file = saveMappingReport(dir, report)!;
   assert.equal(statSync(file).mode & 0o777, 0o600);
-  assert.equal(statSync(dir).mode & 0o777, 0o700);
   assert.equal(loadMappingReport(dir)!.rows[0]!.account, '=cmd');
 });
 
