@@ -1,5 +1,6 @@
-// `pwsync init [--from-dirsync DIR [--with-secrets]] [--out DIR] [--data-dir DIR] [--target-url URL] [--force]`: writes config.yml and
-// secret.yml from IIJ Directory Sync's files or from a few questions, then runs `pwsync check`.
+// `pwsync init [--from-dirsync DIR [--with-secrets]] [--out DIR] [--data-dir DIR] [--target-url URL] [--user NAME]
+// [--force]`: writes config.yml and secret.yml from IIJ Directory Sync's files or from a few questions, then runs
+// `pwsync check`.
 // Secrets come from Directory Sync's secret.yml or a no-echo prompt, never from argv; they are never printed.
 
 import { readFileSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { PwsyncError } from '../errors.js';
 import { DirSyncParseError, formatNotes, mapDirSyncConfig, parseDirSyncYaml, type DirSyncMapping } from '../onboarding/dirsync-mapping.js';
 import { secretDocument, validateDocuments, writeInitFiles } from '../onboarding/init-files.js';
 import { askAnswers, askSecrets, configFromAnswers } from '../onboarding/questions.js';
+import { resolveServiceUser } from '../onboarding/service-user.js';
 import { fail, parse } from './args.js';
 import { terminalPrompter, type Prompter } from './prompt.js';
 
@@ -32,6 +34,7 @@ export async function initCommand(argv: string[], io: InitIo = {}): Promise<numb
     out: { type: 'string' },
     'data-dir': { type: 'string' },
     'target-url': { type: 'string' },
+    user: { type: 'string' },
   });
   if (a['with-secrets'] && !a['from-dirsync']) return fail('init: --with-secrets reads Directory Sync\'s secret.yml: give --from-dirsync DIR too');
   const outDir = path.resolve(a.out ?? DEFAULT_OUT);
@@ -71,14 +74,20 @@ export async function initCommand(argv: string[], io: InitIo = {}): Promise<numb
 
   const secret = secretDocument(TARGET, secrets);
   let files;
+  let owner;
   try {
+    owner = resolveServiceUser(a.user);
     validateDocuments(config!, secret);
-    files = writeInitFiles(outDir, config!, secret, a.force === true);
+    files = writeInitFiles(outDir, config!, secret, a.force === true, owner);
   } catch (e) {
     if (e instanceof PwsyncError) return fail(`init: ${e.message}`);
     throw e;
   }
-  out(`wrote ${files.configPath} and ${files.secretPath} (mode 0600; secret.yml has a new console.admin_token for the console login)\n`);
+  out(
+    owner
+      ? `wrote ${files.configPath} (root:${owner.name} 0640) and ${files.secretPath} (${owner.name} 0600) for the agent's user ${owner.name}; secret.yml has a new console.admin_token for the console login\n`
+      : `wrote ${files.configPath} and ${files.secretPath} (mode 0600; secret.yml has a new console.admin_token for the console login)\n`,
+  );
   out(`running pwsync check --config ${files.configPath}\n`);
   const check = io.check ?? (async (cfg: string) => (await import('./check.js')).checkCommand(['--config', cfg]));
   const code = await check(files.configPath);

@@ -8,7 +8,8 @@ import { UsageError } from './args.js';
 const USAGE = `pwsync — Active Directory → IIJ ID / SCIM password synchronisation agent
 
 Usage:
-  pwsync init    [--from-dirsync DIR [--with-secrets]] [--out DIR] [--data-dir DIR] [--target-url URL] [--force]
+  pwsync init    [--from-dirsync DIR [--with-secrets]] [--out DIR] [--data-dir DIR] [--target-url URL]
+                 [--user NAME] [--force]
                                                  write config.yml + secret.yml (from IIJ Directory Sync's
                                                  files, or from a few questions), then run pwsync check
   pwsync run     --config FILE [--secret FILE]    run the agent (intake, outbox, delivery)

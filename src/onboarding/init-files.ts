@@ -1,9 +1,9 @@
 // Writes the config.yml and secret.yml that `pwsync init` produced: validated against pwsync's own schema first,
-// config.yml 0600 and secret.yml 0600 in a directory created 0700, never over an existing file without --force.
+// secret.yml 0600, config.yml 0600 (0640 for the agent's group), never over an existing file without --force.
 // Never prints or logs a secret; a validation error names key paths only.
 
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { ConfigError } from '../errors.js';
@@ -12,6 +12,13 @@ import { configSchema, secretSchema } from '../config/schema.js';
 export interface InitSecrets {
   adPassword: string;
   accessToken: string;
+}
+
+/** The agent's service user (docs/operations-samba.md): config.yml root:group 0640, secret.yml user:group 0600. */
+export interface FileOwner {
+  name: string;
+  uid: number;
+  gid: number;
 }
 
 export interface InitFiles {
@@ -43,23 +50,32 @@ const SECRET_HEADER = '# pwsync secrets written by `pwsync init` (mode 0600). Ne
 
 /**
  * Writes both files into `dir`. Refuses (ConfigError, nothing written) when either exists and `force` is false.
- * Each file is written to a temporary name with its final mode and renamed into place, so a reader never sees
- * a half-written file and secret.yml is never readable by others, not even for a moment.
+ * Each file is written to a temporary name with its final mode (and owner) and renamed into place, so a reader
+ * never sees a half-written file and secret.yml is never readable by others, not even for a moment.
+ * Without `owner`: a new directory 0700 and both files 0600 (the user running init runs the agent). With `owner`
+ * (the agent's service user, init run as root): the layout of docs/operations-samba.md — a new directory 0750
+ * root:group, config.yml 0640 root:group (only root changes it), secret.yml 0600 owned by the agent's user.
  */
-export function writeInitFiles(dir: string, config: Record<string, unknown>, secret: Record<string, unknown>, force: boolean): InitFiles {
+export function writeInitFiles(dir: string, config: Record<string, unknown>, secret: Record<string, unknown>, force: boolean, owner?: FileOwner): InitFiles {
   const configPath = path.join(dir, 'config.yml');
   const secretPath = path.join(dir, 'secret.yml');
   if (!force) {
     const existing = [configPath, secretPath].filter((p) => existsSync(p));
     if (existing.length > 0) throw new ConfigError(`${existing.join(' and ')} already exist(s): nothing was written; pass --force to replace`);
   }
-  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
-  writeAtomically(secretPath, SECRET_HEADER + stringify(secret, { lineWidth: 0 }), force);
-  writeAtomically(configPath, CONFIG_HEADER + stringify(config, { lineWidth: 0 }), force);
+  if (!existsSync(dir)) {
+    mkdirSync(dir, { recursive: true, mode: owner ? 0o750 : 0o700 });
+    if (owner) {
+      chmodSync(dir, 0o750);
+      chownSync(dir, 0, owner.gid);
+    }
+  }
+  writeAtomically(secretPath, SECRET_HEADER + stringify(secret, { lineWidth: 0 }), force, 0o600, owner ? { uid: owner.uid, gid: owner.gid } : undefined);
+  writeAtomically(configPath, CONFIG_HEADER + stringify(config, { lineWidth: 0 }), force, owner ? 0o640 : 0o600, owner ? { uid: 0, gid: owner.gid } : undefined);
   return { configPath, secretPath };
 }
 
-function writeAtomically(file: string, text: string, replace: boolean): void {
+function writeAtomically(file: string, text: string, replace: boolean, mode: number, chownTo?: { uid: number; gid: number }): void {
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   const fd = openSync(tmp, 'wx', 0o600);
   try {
@@ -71,15 +87,18 @@ function writeAtomically(file: string, text: string, replace: boolean): void {
     throw err;
   }
   closeSync(fd);
-  // The umask may have removed bits, never added: make the mode exact anyway.
-  chmodSync(tmp, 0o600);
-  if (replace) return renameSync(tmp, file);
-  // link() fails with EEXIST instead of replacing: a file created since the check above is never clobbered.
   try {
-    linkSync(tmp, file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new ConfigError(`${file} appeared while init was writing: nothing replaced; pass --force to replace`);
-    throw err;
+    // Created 0600; the owner is set before the (wider) final mode, and the umask never decides the mode.
+    if (chownTo) chownSync(tmp, chownTo.uid, chownTo.gid);
+    chmodSync(tmp, mode);
+    if (replace) return renameSync(tmp, file);
+    // link() fails with EEXIST instead of replacing: a file created since the check above is never clobbered.
+    try {
+      linkSync(tmp, file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new ConfigError(`${file} appeared while init was writing: nothing replaced; pass --force to replace`);
+      throw err;
+    }
   } finally {
     rmSync(tmp, { force: true });
   }

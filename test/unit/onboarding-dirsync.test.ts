@@ -15,6 +15,7 @@ import { mapDirSyncConfig, parseDirSyncYaml, type CarryOverNote } from '../../sr
 import { pwsyncEncryption } from '../../src/onboarding/dirsync-assumptions.js';
 import { writeInitFiles } from '../../src/onboarding/init-files.js';
 import { baseDnFrom } from '../../src/onboarding/questions.js';
+import { resolveServiceUser } from '../../src/onboarding/service-user.js';
 import { initCommand } from '../../src/cli/init.js';
 import type { Prompter } from '../../src/cli/prompt.js';
 
@@ -214,6 +215,28 @@ describe('writing the files', () => {
     assert.deepEqual(parseYaml(readFileSync(f.configPath, 'utf8')), cfg);
     assert.equal(statSync(f.configPath).mode & 0o777, 0o600);
   });
+});
+
+test('with the agent\'s service user (run as root): directory 0750 root:group, config.yml 0640 root:group, secret.yml 0600 user', (t) => {
+  if (process.getuid?.() !== 0) return t.skip('needs root to give files to another user');
+  const dir = path.join(tmp(), 'etc-pwsync');
+  const owner = { name: 'svc', uid: 4321, gid: 4322 };
+  const f = writeInitFiles(dir, { a: 1 }, { b: 2 }, false, owner);
+  const d = statSync(dir);
+  assert.deepEqual([d.mode & 0o777, d.uid, d.gid], [0o750, 0, 4322]);
+  const c = statSync(f.configPath);
+  assert.deepEqual([c.mode & 0o777, c.uid, c.gid], [0o640, 0, 4322]);
+  const s = statSync(f.secretPath);
+  assert.deepEqual([s.mode & 0o777, s.uid, s.gid], [0o600, 4321, 4322]);
+});
+
+test('resolveServiceUser: an explicit user must exist; the default applies only when it exists', () => {
+  assert.throws(() => resolveServiceUser('no-such-user-pwsync-x9'), /no such user/);
+  if (process.getuid?.() === 0) {
+    assert.deepEqual(resolveServiceUser('root'), { name: 'root', uid: 0, gid: 0 });
+    const dflt = resolveServiceUser(undefined);
+    assert.ok(dflt === undefined || dflt.name === 'pwsync');
+  } else assert.throws(() => resolveServiceUser('root'), /only root/);
 });
 
 function scripted(answers: string[]): Prompter & { asked: string[]; secretAsked: string[] } {
