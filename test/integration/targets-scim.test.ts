@@ -50,6 +50,30 @@ describe('generic SCIM target against scimmy (bearer)', () => {
     }
   });
 
+  it('lists users page by page (read-only, for pwsync report mapping)', async () => {
+    const target = createTarget(scimConfig(server.scimBase), { access_token: TOKEN });
+    try {
+      const first = await target.listPage!(1, 2);
+      const second = await target.listPage!(3, 2);
+      assert.equal(first.total, 4);
+      assert.equal(first.compare, 'exact');
+      const values = [...first.users, ...second.users].map((u) => u.value).sort();
+      assert.deepEqual(values, ['ext-alice', 'ext-bob', 'ext-dup', 'ext-dup']);
+      assert.equal(new Set([...first.users, ...second.users].map((u) => u.id)).size, 4);
+      const byName = createTarget(scimConfig(server.scimBase, { match: 'userName' }), { access_token: TOKEN });
+      try {
+        const page = await byName.listPage!(1, 10);
+        assert.equal(page.compare, 'case-insensitive');
+        assert.ok(page.users.some((u) => u.value === 'alice@example.test'));
+      } finally {
+        await byName.close();
+      }
+      assert.ok(server.requests().every((r) => r.method === 'GET' || r.method === 'PATCH'));
+    } finally {
+      await target.close();
+    }
+  });
+
   it('finds by userName (match: userName)', async () => {
     const target = createTarget(scimConfig(server.scimBase, { match: 'userName' }), { access_token: TOKEN });
     try {
