@@ -10,7 +10,7 @@ import { DirSyncParseError, formatNotes, mapDirSyncConfig, parseDirSyncYaml, typ
 import { secretDocument, validateDocuments, writeInitFiles } from '../onboarding/init-files.js';
 import { askAnswers, askSecrets, configFromAnswers } from '../onboarding/questions.js';
 import { resolveServiceUser } from '../onboarding/service-user.js';
-import { fail, parse } from './args.js';
+import { parse } from './args.js';
 import { terminalPrompter, type Prompter } from './prompt.js';
 
 export interface InitIo {
@@ -27,6 +27,10 @@ const TARGET = 'iij';
 export async function initCommand(argv: string[], io: InitIo = {}): Promise<number> {
   const out = io.stdout ?? ((s: string) => process.stdout.write(s));
   const err = io.stderr ?? ((s: string) => process.stderr.write(s));
+  const fail = (message: string): number => {
+    err(`pwsync: ${message}\n`);
+    return 2;
+  };
   const a = parse(argv, {
     'from-dirsync': { type: 'string' },
     'with-secrets': { type: 'boolean' },
@@ -121,10 +125,19 @@ function readDirSync(dir: string, withSecrets: boolean): DirSyncMapping {
 }
 
 function readFile(file: string): string {
+  let bytes: Buffer;
   try {
-    return readFileSync(file, 'utf8');
+    bytes = readFileSync(file);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'error';
     throw Object.assign(new Error(`cannot read ${file} (${code})`), { code });
+  }
+  try {
+    // Strict: a Shift_JIS file read as UTF-8 would carry mangled Japanese group names into filter.user silently.
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw Object.assign(new Error(`${file} is not UTF-8 text: save a copy as UTF-8 and pass its folder`), { code: 'E_ENCODING' });
+  } finally {
+    bytes.fill(0);
   }
 }

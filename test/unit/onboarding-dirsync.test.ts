@@ -326,6 +326,16 @@ describe('pwsync init (command, check replaced)', () => {
     assert.equal(c.targets[0]!.attribute.user.ad_bind.externalId, 'userPrincipalName');
   });
 
+  test('a file that is not UTF-8 (e.g. Shift_JIS) is refused, not mangled', async () => {
+    const src = tmp();
+    writeFileSync(path.join(src, 'config.yml'), Buffer.concat([Buffer.from("ad:\n  ldap:\n    filter:\n      user: 'CN="), Buffer.from([0x97, 0x98, 0x97, 0x70]), Buffer.from("'\n")]));
+    let err = '';
+    const out = path.join(tmp(), 'o');
+    const code = await initCommand(['--from-dirsync', src, '--out', out], { stdout: () => undefined, stderr: (s) => (err += s), prompter: scripted([]), check: async () => 0 });
+    assert.equal(code, 2);
+    assert.match(err, /not UTF-8/);
+  });
+
   test('legacy copy of the sample is accepted with a note', async () => {
     const src = tmp();
     cpSync(FIXTURES, src, { recursive: true });
