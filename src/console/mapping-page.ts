@@ -8,7 +8,7 @@ import { html, type SafeHtml } from './html.js';
 
 const SHOWN_ROWS = 1000;
 
-export function mappingBody(v: { report: SavedMappingReport | undefined; error?: string | undefined; now: number }): SafeHtml {
+export function mappingBody(v: { report: SavedMappingReport | undefined; error?: string | undefined }): SafeHtml {
   if (v.error) return html`<h2>Mapping</h2><div class="error">Cannot read the last mapping report: ${v.error}</div>`;
   const r = v.report;
   if (!r)

@@ -317,7 +317,7 @@ export async function startConsole(deps: ConsoleDeps): Promise<RunningConsole> {
         } catch (err) {
           error = err instanceof Error ? err.message : String(err);
         }
-        return sendHtml(res, 200, layout('Mapping', '/mapping', ctx, mappingBody({ report, error, now: ctx.now })));
+        return sendHtml(res, 200, layout('Mapping', '/mapping', ctx, mappingBody({ report, error })));
       }
       case '/coverage.csv': {
         const c = await coverage();

@@ -99,7 +99,7 @@ export async function runMappingReport(ad: InScopePageSource, targets: readonly 
     if (t.target.listPage) {
       try {
         const listPage = t.target.listPage.bind(t.target);
-        const b = new HoldingsBuilder(t.config.type === 'scim' && t.config.match === 'userName' ? 'case-insensitive' : 'exact');
+        let b: HoldingsBuilder | undefined;
         let start = 1;
         let seen = 0;
         let size = opts.pageSize ?? LIST_PAGE;
@@ -114,6 +114,8 @@ export async function runMappingReport(ad: InScopePageSource, targets: readonly 
             size = Math.max(MIN_PAGE, Math.floor(size / 2));
             continue;
           }
+          // The target says how it compares the matched attribute (IIJ externalId: exactly; SCIM userName: not).
+          b ??= new HoldingsBuilder(page.compare);
           for (const u of page.users) b.add(u.id, u.value);
           seen += page.users.length;
           progress(`${t.config.name}: ${seen}/${page.total} target users listed`);
@@ -122,7 +124,7 @@ export async function runMappingReport(ad: InScopePageSource, targets: readonly 
           if (returned === 0 || start - 1 + returned >= page.total) break;
           start += returned;
         }
-        holdings = b;
+        holdings = b ?? new HoldingsBuilder(compareOf(t.config));
         listed = seen;
       } catch (err) {
         if (!(err instanceof ListingUnsupportedError)) throw err;
@@ -132,7 +134,7 @@ export async function runMappingReport(ad: InScopePageSource, targets: readonly 
     let method: TargetSummary['method'] = 'listing';
     if (!holdings) {
       method = 'search';
-      holdings = new HoldingsBuilder(t.config.type === 'scim' && t.config.match === 'userName' ? 'case-insensitive' : 'exact');
+      holdings = new HoldingsBuilder(compareOf(t.config));
       const distinct = [...new Set(mapped.map((u) => u.externalId).filter((v): v is string => v !== undefined))];
       let done = 0;
       for (const value of distinct) {
@@ -163,6 +165,9 @@ function text(v: string | Buffer | Array<string | Buffer> | undefined): string |
   const first = Array.isArray(v) ? v[0] : v;
   return first === undefined ? undefined : Buffer.isBuffer(first) ? first.toString('utf8') : first;
 }
+
+/** How find() compares: RFC 7643 makes externalId case-exact and userName case-insensitive (scim-target.ts). */
+const compareOf = (c: TargetConfig) => (c.type === 'scim' && c.match === 'userName' ? 'case-insensitive' : 'exact');
 
 type Rule = TargetConfig['attribute']['user'];
 const ruleKey = (t: TargetConfig) => JSON.stringify(t.attribute.user);
