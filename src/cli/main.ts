@@ -8,12 +8,12 @@ import { UsageError } from './args.js';
 const USAGE = `pwsync — Active Directory → IIJ ID / SCIM password synchronisation agent
 
 Usage:
+  pwsync run     --config FILE [--secret FILE]    run the agent (intake, outbox, delivery)
+  pwsync check   --config FILE [--secret FILE]    validate the configuration and test each connection
   pwsync init    [--from-dirsync DIR [--with-secrets]] [--out DIR] [--data-dir DIR] [--target-url URL]
                  [--user NAME] [--force]
                                                  write config.yml + secret.yml (from IIJ Directory Sync's
                                                  files, or from a few questions), then run pwsync check
-  pwsync run     --config FILE [--secret FILE]    run the agent (intake, outbox, delivery)
-  pwsync check   --config FILE [--secret FILE]    validate the configuration and test each connection
   pwsync status  --config FILE [--json]           queue counts, oldest pending age, per-target health
   pwsync submit  --account NAME (--config FILE | --socket PATH) [--rid N]
                                                  hand one password change to the agent; the password is
