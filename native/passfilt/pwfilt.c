@@ -14,10 +14,7 @@
 #include <wincrypt.h>
 #include <dpapi.h>
 #include <sddl.h>
-#ifdef PWSYNC_TEST_TRANSPORT
-#include <winsock2.h>
-#endif
-
+#include "transport.h"
 #ifndef STATUS_SUCCESS
 #define STATUS_SUCCESS ((NTSTATUS)0x00000000L)
 #endif
@@ -31,7 +28,6 @@
 #define PWS_REPLY_MAX    4096u
 #define PWS_SPOOL_MAGIC  "PWSPOOL1"
 #define PWS_REG_KEY      L"SOFTWARE\\pwsync"
-#define PWS_PIPE_NAME    L"\\\\.\\pipe\\pwsync"
 
 /* One captured change. Lives in the ring from PasswordChangeNotify until the worker copies it out and wipes it. */
 typedef struct {
@@ -63,7 +59,7 @@ static volatile LONG g_rejectNonAscii = 0; /* HKLM\SOFTWARE\pwsync\RejectNonAsci
 static WCHAR g_spoolDir[MAX_PATH];
 static ULONGLONG g_spoolLow, g_spoolNext;  /* spool files are g_spoolLow .. g_spoolNext-1, some may be gone */
 static char g_dc[64];                      /* computer name, UTF-8, JSON-safe */
-static DWORD g_connectMs = 500, g_ackMs = 5000, g_retryMs = 10000;
+static DWORD g_ackMs = 5000, g_retryMs = 10000;
 static char g_frame[PWS_FRAME_MAX];        /* holds a password while in use; wiped after every use */
 static char g_utf8[PWS_PW_MAX * 3 + 4];    /* ditto */
 static char g_reply[PWS_REPLY_MAX];
@@ -363,146 +359,7 @@ static DWORD frame_build(const PwsChange *c)
     return b.len;
 }
 
-/* ---------------------------------------------------------------- worker: transport to the agent */
-
-#ifdef PWSYNC_TEST_TRANSPORT
-/* Test transport: Winsock TCP to 127.0.0.1:%PWSYNC_TEST_PORT%. Compiled only into pwfilt-test.dll. */
-static SOCKET g_sock = INVALID_SOCKET;
-
-static BOOL link_is_open(void) { return g_sock != INVALID_SOCKET; }
-static void link_close(void) { if (g_sock != INVALID_SOCKET) closesocket(g_sock); g_sock = INVALID_SOCKET; }
-
-/* Winsock reports a refused non-blocking connect in the except set, not the write set. */
-static BOOL link_wait(BOOL write, DWORD ms)
-{
-    fd_set set, err;
-    struct timeval tv;
-    FD_ZERO(&set);
-    FD_SET(g_sock, &set);
-    FD_ZERO(&err);
-    FD_SET(g_sock, &err);
-    tv.tv_sec = (long)(ms / 1000); tv.tv_usec = (long)((ms % 1000) * 1000);
-    if (select(0, write ? NULL : &set, write ? &set : NULL, &err, &tv) <= 0) return FALSE;
-    return !FD_ISSET(g_sock, &err);
-}
-
-static BOOL link_open(void)
-{
-    struct sockaddr_in a;
-    char port[16];
-    u_long nb = 1;
-    int err = 0, errLen = sizeof(err), one = 1;
-    if (!GetEnvironmentVariableA("PWSYNC_TEST_PORT", port, sizeof port)) return FALSE;
-    g_sock = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
-    if (g_sock == INVALID_SOCKET) return FALSE;
-    ioctlsocket(g_sock, FIONBIO, &nb);
-    ZeroMemory(&a, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((u_short)atoi(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(g_sock, (struct sockaddr *)&a, sizeof a) != 0 &&
-        (WSAGetLastError() != WSAEWOULDBLOCK || !link_wait(TRUE, g_connectMs) ||
-         getsockopt(g_sock, SOL_SOCKET, SO_ERROR, (char *)&err, &errLen) != 0 || err != 0)) {
-        link_close();
-        return FALSE;
-    }
-    setsockopt(g_sock, IPPROTO_TCP, TCP_NODELAY, (const char *)&one, sizeof one);
-    return TRUE;
-}
-
-/* Moves exactly len bytes or fails; the whole transfer shares one deadline. */
-static BOOL link_io(BOOL write, char *p, DWORD len, DWORD ms)
-{
-    ULONGLONG deadline = GetTickCount64() + ms;
-    while (len > 0) {
-        ULONGLONG now = GetTickCount64();
-        int r;
-        if (now >= deadline || !link_wait(write, (DWORD)(deadline - now))) return FALSE;
-        r = write ? send(g_sock, p, (int)len, 0) : recv(g_sock, p, (int)len, 0);
-        if (r <= 0) {
-            if (r < 0 && WSAGetLastError() == WSAEWOULDBLOCK) continue;
-            return FALSE;
-        }
-        p += r; len -= (DWORD)r;
-    }
-    return TRUE;
-}
-
-static void link_init(void)
-{
-    WSADATA w;
-    WSAStartup(MAKEWORD(2, 2), &w);
-}
-#else
-/* Production transport: the named pipe \\.\pipe\pwsync, overlapped so every read and write has a deadline. */
-static HANDLE g_pipe = INVALID_HANDLE_VALUE;
-static HANDLE g_ioEvent;
-
-static BOOL link_is_open(void) { return g_pipe != INVALID_HANDLE_VALUE; }
-static void link_close(void) { if (g_pipe != INVALID_HANDLE_VALUE) CloseHandle(g_pipe); g_pipe = INVALID_HANDLE_VALUE; }
-
-/* Anyone can create a pipe named pwsync before the agent does; only talk to one served by LocalSystem. */
-static BOOL pipe_server_is_system(HANDLE pipe)
-{
-    ULONG pid = 0;
-    HANDLE proc, token;
-    BYTE buf[256];
-    DWORD size = 0;
-    BOOL ok = FALSE;
-    if (!GetNamedPipeServerProcessId(pipe, &pid)) return FALSE;
-    proc = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
-    if (proc == NULL) return FALSE;
-    if (OpenProcessToken(proc, TOKEN_QUERY, &token)) {
-        if (GetTokenInformation(token, TokenUser, buf, sizeof buf, &size))
-            ok = IsWellKnownSid(((TOKEN_USER *)buf)->User.Sid, WinLocalSystemSid);
-        CloseHandle(token);
-    }
-    CloseHandle(proc);
-    return ok;
-}
-
-static BOOL link_open(void)
-{
-    int attempt;
-    for (attempt = 0; attempt < 2; attempt++) {
-        g_pipe = CreateFileW(PWS_PIPE_NAME, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
-                             FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION, NULL);
-        if (g_pipe != INVALID_HANDLE_VALUE) break;
-        if (GetLastError() != ERROR_PIPE_BUSY || !WaitNamedPipeW(PWS_PIPE_NAME, g_connectMs)) return FALSE;
-    }
-    if (g_pipe == INVALID_HANDLE_VALUE) return FALSE;
-    if (!pipe_server_is_system(g_pipe)) { link_close(); return FALSE; }
-    return TRUE;
-}
-
-static BOOL link_io(BOOL write, char *p, DWORD len, DWORD ms)
-{
-    ULONGLONG deadline = GetTickCount64() + ms;
-    while (len > 0) {
-        OVERLAPPED ov;
-        DWORD got = 0, wait;
-        ULONGLONG now = GetTickCount64();
-        BOOL ok;
-        if (now >= deadline) return FALSE;
-        ZeroMemory(&ov, sizeof ov);
-        ov.hEvent = g_ioEvent;
-        ResetEvent(g_ioEvent);
-        ok = write ? WriteFile(g_pipe, p, len, NULL, &ov) : ReadFile(g_pipe, p, len, NULL, &ov);
-        if (!ok && GetLastError() != ERROR_IO_PENDING) return FALSE;
-        wait = WaitForSingleObject(g_ioEvent, (DWORD)(deadline - now));
-        if (wait != WAIT_OBJECT_0) {
-            CancelIo(g_pipe);
-            GetOverlappedResult(g_pipe, &ov, &got, TRUE); /* the buffer must outlive the cancelled I/O */
-            return FALSE;
-        }
-        if (!GetOverlappedResult(g_pipe, &ov, &got, FALSE) || got == 0) return FALSE;
-        p += got; len -= got;
-    }
-    return TRUE;
-}
-
-static void link_init(void) { g_ioEvent = CreateEventW(NULL, TRUE, FALSE, NULL); }
-#endif
+/* ---------------------------------------------------------------- worker: the agent's reply (transport: transport.h) */
 
 enum { ACK_OK, ACK_REFUSED, ACK_RETRY, ACK_NONE };
 
