@@ -1,6 +1,7 @@
 /* harness.c — loads a pwsync filter DLL and calls its exports the way LSA does, under Wine, for the e2e test.
  * Prints one JSON object per line; test passwords are literals here and must never appear in files the DLL wrote.
- * usage: harness.exe <dll> smoke|spool|replay|after-replay|filter|toggle|disabled|refuse|bench <label> <n> <paceUs> */
+ * usage: harness.exe <dll> smoke|spool|replay|after-replay|filter|toggle|disabled|refuse|killswitch|messages|version
+ *        | bench <label> <n> <paceUs> [burst] */
 
 #define WIN32_LEAN_AND_MEAN
 #include <windows.h>
@@ -8,17 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wchar.h>
 
 typedef BOOLEAN(NTAPI *InitFn)(void);
 typedef BOOLEAN(NTAPI *FilterFn)(PUNICODE_STRING, PUNICODE_STRING, PUNICODE_STRING, BOOLEAN);
 typedef NTSTATUS(NTAPI *NotifyFn)(PUNICODE_STRING, ULONG, PUNICODE_STRING);
 
-/* Must match PwsStats in pwfilt.c. */
-typedef struct {
-    volatile LONG queued, sent, spooled, replayed, refused, filtered, disabled, skipped,
-                  droppedFull, tooLong, spoolFailed, badName, corruptSpool, ring, busy, agentDown;
-    volatile LONG64 spoolPending;
-} PwsStats;
+#include "pwfilt.h" /* PwsStats */
 typedef void (*StatsFn)(PwsStats *);
 
 static InitFn pInit;
@@ -55,10 +52,12 @@ static void print_stats(void)
     if (pStats) pStats(&s);
     printf("{\"stats\":{\"queued\":%ld,\"sent\":%ld,\"spooled\":%ld,\"replayed\":%ld,\"refused\":%ld,"
            "\"filtered\":%ld,\"disabled\":%ld,\"skipped\":%ld,\"droppedFull\":%ld,\"tooLong\":%ld,"
-           "\"spoolFailed\":%ld,\"badName\":%ld,\"corruptSpool\":%ld,\"spoolPending\":%lld,\"agentDown\":%ld,"
-           "\"badStatus\":%ld}}\n",
+           "\"spoolWriteFailed\":%ld,\"badName\":%ld,\"corruptSpool\":%ld,\"spoolPending\":%lld,\"agentDown\":%ld,"
+           "\"expired\":%ld,\"setAside\":%ld,\"skipFramesSent\":%ld,\"eventsWritten\":%ld,\"held\":%ld,"
+           "\"enabled\":%ld,\"badStatus\":%ld}}\n",
            s.queued, s.sent, s.spooled, s.replayed, s.refused, s.filtered, s.disabled, s.skipped, s.droppedFull,
-           s.tooLong, s.spoolFailed, s.badName, s.corruptSpool, (long long)s.spoolPending, s.agentDown, g_badStatus);
+           s.tooLong, s.spoolWriteFailed, s.badName, s.corruptSpool, (long long)s.spoolPending, s.agentDown,
+           s.expired, s.setAside, s.skipFramesSent, s.eventsWritten, s.held, s.enabled, g_badStatus);
     fflush(stdout);
 }
 
@@ -71,7 +70,7 @@ static BOOL wait_idle(DWORD ms)
     while (GetTickCount64() < deadline) {
         PwsStats s;
         pStats(&s);
-        if (s.ring == 0 && s.busy == 0 && (s.spoolPending == 0 || s.agentDown)) {
+        if (s.ring == 0 && s.busy == 0 && ((s.spoolPending == 0 && s.held == 0) || s.agentDown)) {
             if (++calm >= 3) return TRUE;
         } else calm = 0;
         Sleep(10);
@@ -163,7 +162,7 @@ static void pct(const char *key, LONGLONG *d, int n, double us1)
 /* Wall time of PasswordChangeNotify per call, QueryPerformanceCounter; paceUs spaces the calls (yielding, so the
  * pacing loop does not starve the worker). Calls the DLL dropped because its ring was full are also reported
  * apart: that path is cheaper and would flatter the numbers. */
-static void bench(const char *label, int n, int paceUs)
+static void bench(const char *label, int n, int paceUs, int burst)
 {
     LARGE_INTEGER f, t0, t1, t;
     LONGLONG *all = (LONGLONG *)calloc((size_t)n, sizeof(LONGLONG));
@@ -179,6 +178,7 @@ static void bench(const char *label, int n, int paceUs)
     memset(&s, 0, sizeof s);
     for (i = 0; i < n; i++) {
         swprintf(pw, 32, L"Bench-Pw-%06d!", i);
+        if (burst > 0 && i % burst == 0 && i > 0) Sleep((DWORD)paceUs / 1000u); /* bursts of `burst` back to back */
         p = us(pw);
         QueryPerformanceCounter(&t0);
         if (pNotify(&name, 3000, &p) != 0) g_badStatus++;
@@ -187,15 +187,91 @@ static void bench(const char *label, int n, int paceUs)
         if (pStats) pStats(&s);
         if (s.droppedFull == dropped) queued[nq++] = all[i];
         dropped = s.droppedFull;
-        do { SwitchToThread(); QueryPerformanceCounter(&t); } while ((double)(t.QuadPart - t0.QuadPart) * us1 < paceUs);
+        if (burst == 0)
+            do { SwitchToThread(); QueryPerformanceCounter(&t); } while ((double)(t.QuadPart - t0.QuadPart) * us1 < paceUs);
     }
-    printf("{\"bench\":\"%s\",\"calls\":%d,\"paceUs\":%d,\"droppedFull\":%ld", label, n, paceUs, (long)dropped);
+    (void)t;
+    printf("{\"bench\":\"%s\",\"calls\":%d,\"paceUs\":%d,\"burst\":%d,\"droppedFull\":%ld", label, n, paceUs, burst,
+           (long)dropped);
     pct("all", all, n, us1);
     pct("queued", queued, nq, us1);
     printf("}\n");
     fflush(stdout);
     free(all);
     free(queued);
+}
+
+/* The kill switch while the sender is stuck on a hung agent (5 s ack): how long until Enabled=0 is in force. */
+static void killswitch(void)
+{
+    DWORD zero = 0, one = 1;
+    PwsStats s;
+    LARGE_INTEGER f, t0, t1;
+    int i;
+    QueryPerformanceFrequency(&f);
+    for (i = 0; i < 200; i++) {
+        WCHAR name[32];
+        swprintf(name, 32, L"ks%d", i);
+        notify(name, (ULONG)(1600 + i), L"Kill-Pw-1!");
+    }
+    /* the sender is inside its 5 s wait for the hung agent's ack once agentDown is still 0 and busy is 1 */
+    Sleep(300);
+    pStats(&s);
+    printf("{\"beforeOff\":{\"agentDown\":%ld,\"busy\":%ld}}\n", s.agentDown, s.busy);
+    QueryPerformanceCounter(&t0);
+    RegSetKeyValueW(HKEY_LOCAL_MACHINE, L"SOFTWARE\\pwsync", L"Enabled", REG_DWORD, &zero, sizeof zero);
+    for (;;) {
+        pStats(&s);
+        QueryPerformanceCounter(&t1);
+        if (s.enabled == 0 || (t1.QuadPart - t0.QuadPart) / f.QuadPart > 10) break;
+        Sleep(5);
+    }
+    printf("{\"offSeenMs\":%.1f,\"enabled\":%ld}\n", (double)(t1.QuadPart - t0.QuadPart) * 1000.0 / (double)f.QuadPart,
+           s.enabled);
+    notify(L"while-off", 1700, L"Kill-Pw-Off!");
+    RegSetKeyValueW(HKEY_LOCAL_MACHINE, L"SOFTWARE\\pwsync", L"Enabled", REG_DWORD, &one, sizeof one);
+    fflush(stdout);
+}
+
+/* Formats every message of the DLL's message table (IDs 6000-6099, any severity), one JSON line each. */
+static void messages(const char *dll)
+{
+    HMODULE m = LoadLibraryExA(dll, NULL, LOAD_LIBRARY_AS_DATAFILE);
+    DWORD id, sev;
+    for (id = 6000; id < 6100; id++)
+        for (sev = 0; sev < 4; sev++) {
+            char text[1024];
+            DWORD n = FormatMessageA(FORMAT_MESSAGE_FROM_HMODULE | FORMAT_MESSAGE_IGNORE_INSERTS, m, (sev << 30) | id,
+                                     MAKELANGID(LANG_ENGLISH, SUBLANG_ENGLISH_US), text, sizeof text, NULL);
+            char *p;
+            if (n == 0) continue;
+            for (p = text; *p; p++) if (*p == '\r' || *p == '\n') { *p = 0; break; }
+            printf("{\"message\":%lu,\"severity\":%lu,\"text\":\"", id, sev);
+            for (p = text; *p; p++) printf(*p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
+            printf("\"}\n");
+        }
+    fflush(stdout);
+}
+
+/* The version resource as Explorer shows it. */
+static void version(const char *dll)
+{
+    DWORD h = 0, size = GetFileVersionInfoSizeA(dll, &h);
+    BYTE *buf = (BYTE *)malloc(size ? size : 1);
+    VS_FIXEDFILEINFO *fi = NULL;
+    UINT len = 0;
+    char *fv = NULL, *pv = NULL;
+    if (size && GetFileVersionInfoA(dll, 0, size, buf) && VerQueryValueA(buf, "\\", (void **)&fi, &len)) {
+        VerQueryValueA(buf, "\\StringFileInfo\\040904b0\\FileVersion", (void **)&fv, &len);
+        VerQueryValueA(buf, "\\StringFileInfo\\040904b0\\ProductVersion", (void **)&pv, &len);
+        printf("{\"version\":{\"file\":\"%lu.%lu.%lu.%lu\",\"product\":\"%lu.%lu.%lu.%lu\",\"fileString\":\"%s\","
+               "\"productString\":\"%s\"}}\n",
+               fi->dwFileVersionMS >> 16, fi->dwFileVersionMS & 0xFFFF, fi->dwFileVersionLS >> 16,
+               fi->dwFileVersionLS & 0xFFFF, fi->dwProductVersionMS >> 16, fi->dwProductVersionMS & 0xFFFF,
+               fi->dwProductVersionLS >> 16, fi->dwProductVersionLS & 0xFFFF, fv ? fv : "", pv ? pv : "");
+    } else printf("{\"version\":null}\n");
+    fflush(stdout);
+    free(buf);
 }
 
 int main(int argc, char **argv)
@@ -242,16 +318,36 @@ int main(int argc, char **argv)
         RegSetKeyValueW(HKEY_LOCAL_MACHINE, L"SOFTWARE\\pwsync", L"Enabled", REG_DWORD, &one, sizeof one);
         Sleep(1500);
         notify(L"toggle3", 1312, L"Toggle-Pw-3!");
+    } else if (strcmp(mode, "stuck") == 0) {
+        /* one change the agent always answers E_BUSY, two behind it: they must not wait for it forever */
+        PwsStats s;
+        ULONGLONG deadline = GetTickCount64() + 30000;
+        notify(L"stuck-me", 1500, L"Stuck-Pw-1!");
+        notify(L"behind1", 1501, L"Behind-Pw-1!");
+        notify(L"behind2", 1502, L"Behind-Pw-2!");
+        do { Sleep(20); pStats(&s); } while ((s.setAside == 0 || s.sent + s.replayed < 2) && GetTickCount64() < deadline);
+        print_stats();
+        ExitProcess(0);
+    } else if (strcmp(mode, "messages") == 0) {
+        messages(argv[1]);
+        ExitProcess(0);
+    } else if (strcmp(mode, "version") == 0) {
+        version(argv[1]);
+        ExitProcess(0);
     } else if (strcmp(mode, "disabled") == 0) {
         notify(L"zed", 1300, L"Disabled-Pw-1!");
     } else if (strcmp(mode, "refuse") == 0) {
         notify(L"refuse-me", 1400, L"Refuse-Pw-1!");
         notify(L"busy-me", 1401, L"Busy-Pw-1!");
     } else if (strcmp(mode, "bench") == 0 && argc >= 6) {
-        bench(argv[3], atoi(argv[4]), atoi(argv[5]));
+        bench(argv[3], atoi(argv[4]), atoi(argv[5]), argc >= 7 ? atoi(argv[6]) : 0);
+        /* then wait until every change is handed over or spooled: the drop count is final only then */
+        printf("{\"idle\":%s}\n", wait_idle(120000) ? "true" : "false");
         print_stats();
         fflush(stdout);
-        ExitProcess(0); /* do not wait for the worker: the spool of a bench run is thrown away */
+        ExitProcess(0);
+    } else if (strcmp(mode, "killswitch") == 0) {
+        killswitch();
     } else { fprintf(stderr, "unknown mode %s\n", mode); return 2; }
 
     printf("{\"idle\":%s}\n", wait_idle(30000) ? "true" : "false");

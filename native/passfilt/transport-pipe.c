@@ -14,6 +14,21 @@ static HANDLE g_ioEvent;
 BOOL link_is_open(void) { return g_pipe != INVALID_HANDLE_VALUE; }
 void link_close(void) { if (g_pipe != INVALID_HANDLE_VALUE) CloseHandle(g_pipe); g_pipe = INVALID_HANDLE_VALUE; }
 
+#ifdef PWSYNC_WINE_SERVER_IDENTITY
+static BOOL same_user_as_self(PSID server)
+{
+    HANDLE token;
+    BYTE buf[256];
+    DWORD size = 0;
+    BOOL same = FALSE;
+    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token)) return FALSE;
+    if (GetTokenInformation(token, TokenUser, buf, sizeof buf, &size))
+        same = EqualSid(((TOKEN_USER *)buf)->User.Sid, server);
+    CloseHandle(token);
+    return same;
+}
+#endif
+
 /* Anyone can create a pipe named pwsync before the agent does; only talk to one served by LocalSystem. */
 static BOOL pipe_server_is_system(HANDLE pipe)
 {
@@ -27,7 +42,14 @@ static BOOL pipe_server_is_system(HANDLE pipe)
     if (proc == NULL) return FALSE;
     if (OpenProcessToken(proc, TOKEN_QUERY, &token)) {
         if (GetTokenInformation(token, TokenUser, buf, sizeof buf, &size))
+#ifndef PWSYNC_WINE_SERVER_IDENTITY
             ok = IsWellKnownSid(((TOKEN_USER *)buf)->User.Sid, WinLocalSystemSid);
+#else
+            /* pwfilt-wine.dll only (make build/pwfilt-wine.dll), for end-to-end runs under Wine, where every
+             * process runs as S-1-5-21-0-0-0-1000 and none as LocalSystem: the server must run as the same user as
+             * the process that loaded the filter. Never ship this build. */
+            ok = same_user_as_self(((TOKEN_USER *)buf)->User.Sid);
+#endif
         CloseHandle(token);
     }
     CloseHandle(proc);

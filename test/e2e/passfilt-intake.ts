@@ -5,7 +5,7 @@
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { serveIntakeConnection, type IntakeHandler } from '../../src/capture/intake-connection.js';
-import type { ChangeFrame } from '../../src/capture/frame.js';
+import type { ChangeFrame, SkipFrame } from '../../src/capture/frame.js';
 import type { PwsyncError } from '../../src/errors.js';
 
 export interface Recorded {
@@ -24,6 +24,8 @@ export class RecordingIntake implements IntakeHandler {
   readonly accepted: Recorded[] = [];
   readonly refused: Array<{ account: string; code: string }> = [];
   readonly rejectedFrames: Array<{ code: string; message: string }> = [];
+  /** Skip frames: what the filter did not hand over, and why (the agent journals them as event 2007). */
+  readonly skips: Array<{ account: string | undefined; reason: string; source: string }> = [];
   decide: Decide = () => undefined;
 
   async accept(frame: ChangeFrame): Promise<{ id: string }> {
@@ -42,6 +44,10 @@ export class RecordingIntake implements IntakeHandler {
       capturedAt: frame.capturedAt,
     });
     return { id: `test-${this.accepted.length}` };
+  }
+
+  skipped(frame: SkipFrame): void {
+    this.skips.push({ account: frame.account, reason: frame.reason, source: frame.source });
   }
 
   frameRejected(err: PwsyncError): void {

@@ -24,7 +24,7 @@ export function missingTools(): string[] {
   return REQUIRED_TOOLS.filter((t) => spawnSync('sh', ['-c', `command -v ${t}`], { stdio: 'ignore' }).status !== 0);
 }
 
-/** make -C native/passfilt → build/pwfilt.dll, build/pwfilt-test.dll, build/harness.exe. */
+/** make -C native/passfilt → build/pwfilt.dll (+ .debug), pwfilt-wine.dll, pwfilt-test.dll, harness.exe. */
 export function buildPassfilt(root: string): string {
   const dir = path.join(root, 'native', 'passfilt');
   const r = spawnSync('make', ['-C', dir, 'all'], { encoding: 'utf8', timeout: 120_000 });
@@ -38,6 +38,41 @@ export function objdumpImportsAndExports(file: string): { dlls: string[]; export
   const dlls = [...r.stdout.matchAll(/DLL Name: (\S+)/g)].map((m) => m[1]!.toLowerCase());
   const exports = [...r.stdout.matchAll(/^\s*\[\s*\d+\]\s+(\S+)$/gm)].map((m) => m[1]!);
   return { dlls, exports };
+}
+
+/** objdump -p / -h of a PE file: DllCharacteristics flags and section names. */
+export function objdumpHeaders(file: string): { characteristics: string[]; sections: string[]; text: string } {
+  const p = spawnSync('x86_64-w64-mingw32-objdump', ['-p', file], { encoding: 'utf8' });
+  const h = spawnSync('x86_64-w64-mingw32-objdump', ['-h', file], { encoding: 'utf8' });
+  if (p.status !== 0 || h.status !== 0) throw new Error(`objdump ${file} failed: ${p.stderr}${h.stderr}`);
+  const block = /DllCharacteristics\s+[0-9a-f]+\n((?:\t+[A-Z_]+\n)*)/.exec(p.stdout)?.[1] ?? '';
+  const characteristics = block.split('\n').map((l) => l.trim()).filter(Boolean);
+  const sections = [...h.stdout.matchAll(/^\s*\d+\s+(\S+)/gm)].map((m) => m[1]!);
+  return { characteristics, sections, text: p.stdout };
+}
+
+/** Symbols of an object file (objdump -t), names only. */
+export function objdumpSymbols(file: string): string[] {
+  const r = spawnSync('x86_64-w64-mingw32-objdump', ['-t', file], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (r.status !== 0) throw new Error(`objdump -t ${file} failed: ${r.stderr}`);
+  return [...r.stdout.matchAll(/\s(\S+)$/gm)].map((m) => m[1]!);
+}
+
+/**
+ * Windows Event Log entries the DLL reported, read from Wine's own trace of ReportEventW (Wine's event log is a
+ * stub that keeps nothing: OpenEventLog/ReadEventLog return nothing to read back). Run the harness with
+ * EVENTLOG_TRACE in its environment; the event ID is the low 16 bits, the type 1 error, 2 warning, 4 info.
+ */
+export const EVENTLOG_TRACE = { WINEDEBUG: '-all,fixme+advapi,warn+eventlog,err+eventlog,trace+eventlog' };
+export function reportedEvents(stderr: string): Array<{ id: number; type: number; strings: string[] }> {
+  const out: Array<{ id: number; type: number; strings: string[] }> = [];
+  for (const line of stderr.split('\n')) {
+    const m = /ReportEventW \([0-9A-Fa-f]+,0x([0-9a-f]{4}),0x[0-9a-f]{4},0x([0-9a-f]{8}),/.exec(line);
+    if (m) out.push({ id: parseInt(m[2]!, 16) & 0xffff, type: parseInt(m[1]!, 16), strings: [] });
+    const s = /:eventlog:ReportEventW L"(.*)"$/.exec(line);
+    if (s && out.length > 0) out[out.length - 1]!.strings.push(s[1]!);
+  }
+  return out;
 }
 
 export interface RunResult {
@@ -139,6 +174,13 @@ export class WineBox {
   async reg(args: string[]): Promise<void> {
     const r = await run('wine', ['reg', ...args], this.env(), this.buildDir, 30_000);
     if (r.code !== 0 && args[0] !== 'delete') throw new Error(`wine reg ${args.join(' ')} failed: ${r.stderr}`);
+  }
+
+  /** wine reg query KEY → its output. */
+  async regQuery(key: string): Promise<string> {
+    const r = await run('wine', ['reg', 'query', key], this.env(), this.buildDir, 30_000);
+    if (r.code !== 0) throw new Error(`wine reg query ${key} failed (${r.code}): ${r.stderr}`);
+    return r.stdout;
   }
 
   /** Stops wineserver and its helpers, then removes the prefix. */
