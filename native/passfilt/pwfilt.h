@@ -64,7 +64,7 @@ ULONG queue_records(void);
 ULONG queue_used(void);
 /* Sleeps up to ms, or until queue_put (wakeSender / all). Returns at once when something is queued. */
 void queue_wait(DWORD ms, BOOL isSender);
-void queue_wake_all(void);
+void queue_wake_drain(void);
 /* The spooler's hand-off: while > 0 the sender must not take from the ring (a batch is on its way to disk). */
 void queue_spool_begin(void);
 void queue_spool_end(void);

@@ -8,10 +8,11 @@
 
 static BYTE *g_buf;
 static ULONG g_head, g_tail, g_used, g_records; /* bytes / records; guarded by g_lock */
-static LONG g_sleepers;                         /* threads in SleepConditionVariableSRW; guarded by g_lock */
+static LONG g_senderSleeps;                     /* the sender is in SleepConditionVariableSRW; guarded by g_lock */
 static LONG g_spoolInFlight;                    /* > 0 while the drain moves a batch from here to disk */
 static SRWLOCK g_lock = SRWLOCK_INIT;
-static CONDITION_VARIABLE g_cv = CONDITION_VARIABLE_INIT;
+static CONDITION_VARIABLE g_senderCv = CONDITION_VARIABLE_INIT; /* woken by queue_put, only when the sender sleeps */
+static CONDITION_VARIABLE g_drainCv = CONDITION_VARIABLE_INIT;  /* woken by the sender only (queue_wake_drain) */
 
 static ULONG rec_size(ULONG nameChars, ULONG pwChars)
 {
@@ -59,9 +60,10 @@ BOOL queue_put_rec(const WCHAR *name, ULONG nameChars, ULONG rid, const WCHAR *p
     g_used += need;
     g_records++;
     g_stats.ring = (LONG)g_records;
-    sleepers = g_sleepers;
+    sleepers = g_senderSleeps;
     ReleaseSRWLockExclusive(&g_lock);
-    if (sleepers) WakeAllConditionVariable(&g_cv);
+    /* Only the sender is woken from here; the drain looks on its own timer (20 ms while anything is queued). */
+    if (sleepers) WakeConditionVariable(&g_senderCv);
     return TRUE;
 }
 
@@ -138,26 +140,27 @@ void queue_spool_end(void)
     LONG sleepers;
     AcquireSRWLockExclusive(&g_lock);
     g_spoolInFlight--;
-    sleepers = g_sleepers;
+    sleepers = g_senderSleeps;
     ReleaseSRWLockExclusive(&g_lock);
-    if (sleepers) WakeAllConditionVariable(&g_cv);
+    if (sleepers) WakeConditionVariable(&g_senderCv);
 }
 
 /* Sleeps up to ms unless something is queued (and, for the sender, takeable). Spurious wake-ups are fine. */
 void queue_wait(DWORD ms, BOOL isSender)
 {
     AcquireSRWLockExclusive(&g_lock);
-    if (g_records == 0 || (isSender && (g_spoolInFlight > 0 || !spool_empty()))) {
-        g_sleepers++;
-        SleepConditionVariableSRW(&g_cv, &g_lock, ms, 0);
-        g_sleepers--;
+    if (!isSender) SleepConditionVariableSRW(&g_drainCv, &g_lock, ms, 0);
+    else if (g_records == 0 || g_spoolInFlight > 0 || !spool_empty()) {
+        g_senderSleeps = 1;
+        SleepConditionVariableSRW(&g_senderCv, &g_lock, ms, 0);
+        g_senderSleeps = 0;
     }
     ReleaseSRWLockExclusive(&g_lock);
 }
 
-void queue_wake_all(void)
+void queue_wake_drain(void)
 {
-    WakeAllConditionVariable(&g_cv);
+    WakeConditionVariable(&g_drainCv);
 }
 
 /* The drain's two-step take: copy records out from the head without removing them (pos/n start at 0), write them

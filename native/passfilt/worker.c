@@ -11,6 +11,8 @@
 #define PWS_CONFIG_MS        500u   /* Enabled=0 is seen within this (docs/operations-windows.md, kill switch) */
 #define PWS_STALL_MS         100u   /* a send taking longer than this: the drain spools what queues up behind it */
 #define PWS_RETRY_ATTEMPTS   3      /* retryable answers before a spooled change is moved behind the others */
+#define PWS_LINGER_MS        2000u  /* after the last change the sender polls this long before it sleeps ... */
+#define PWS_POLL_MS          5u     /* ... every 5 ms: while changes keep coming LSA's thread never wakes anyone */
 #define PWS_STARTUP_EVENT_MS (10u * 60u * 1000u) /* keep trying to log "started" while the Event Log starts */
 
 static DWORD g_ackMs = 5000, g_retryMs = 10000;
@@ -268,7 +270,7 @@ static void agent_failed(ULONGLONG *nextProbe)
     g_backoff = 1;
     g_stats.agentDown = 1;
     *nextProbe = GetTickCount64() + g_retryMs;
-    queue_wake_all(); /* the drain spools from now on */
+    queue_wake_drain(); /* the drain spools from now on */
 }
 
 static void agent_answered(void)
@@ -284,7 +286,7 @@ static void agent_busy(ULONGLONG *nextProbe)
     agent_answered();
     g_backoff = 1;
     *nextProbe = GetTickCount64() + g_retryMs;
-    queue_wake_all();
+    queue_wake_drain();
 }
 
 static int send_frame(char *frame, DWORD len)
@@ -312,7 +314,7 @@ static DWORD WINAPI sender_main(LPVOID unused)
     static char held[PWS_FRAME_MAX], skip[512], account[800];
     static PwsSpooled e;
     DWORD heldLen = 0;
-    ULONGLONG nextProbe = 0;
+    ULONGLONG nextProbe = 0, lastWork = 0;
     int headRetries = 0;
     (void)unused;
     link_init();
@@ -390,6 +392,7 @@ static DWORD WINAPI sender_main(LPVOID unused)
             if (queue_take((PwsRecord *)rec, TRUE)) {
                 FILETIME heldAt = ((PwsRecord *)rec)->capturedAt;
                 DWORD len = record_frame((PwsRecord *)rec, held, account, sizeof account);
+                lastWork = now;
                 SecureZeroMemory(rec, sizeof rec);
                 if (len > 0) {
                     r = send_frame(held, len);
@@ -418,6 +421,7 @@ static DWORD WINAPI sender_main(LPVOID unused)
         g_senderBusy = 0;
         now = GetTickCount64();
         if (nextProbe > now) Sleep((DWORD)(nextProbe - now < 1000 ? nextProbe - now : 1000));
+        else if (now - lastWork < PWS_LINGER_MS) Sleep(PWS_POLL_MS); /* not registered as asleep: no wake-up */
         else queue_wait(1000, TRUE);
     }
     return 0;
