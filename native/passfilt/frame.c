@@ -1,5 +1,5 @@
-/* frame.c — builds the intake frames the agent reads (docs/architecture.md): 4-byte little-endian length + UTF-8
- * JSON. Pure: no I/O, no allocation. The caller wipes every buffer that held a password. */
+/* frame.c — builds the intake frames the agent reads (contract: src/capture/frame.ts): 4-byte little-endian
+ * length + UTF-8 JSON. Pure: no I/O, no allocation. The caller wipes every buffer that held a password. */
 
 #include "pwfilt.h"
 

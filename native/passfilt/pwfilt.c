@@ -1,7 +1,8 @@
 /* pwfilt.c — the pwsync password filter's LSA entry points: LSA hands us each password change, we queue it for
  * the pwsync agent. They must never block LSA's thread, never fail a change, never write or log a password.
  *
- * Shape (docs/operations-windows.md §1): PasswordChangeNotify copies the change into an in-memory queue (queue.c)
+ * Shape (docs/operations-windows.md, "Password filter: queue, spool, kill switch and events"):
+ * PasswordChangeNotify copies the change into an in-memory queue (queue.c)
  * and returns. Two threads started by InitializeChangeNotify (worker.c) do the rest: the drain seals queued
  * changes into the spool (spool.c, DPAPI, SYSTEM-only directory) whenever the agent is down, slow or hung, and
  * never waits on it; the sender hands changes to the agent (agent.c over transport.h: \\.\pipe\pwsync; TCP in

@@ -1,6 +1,7 @@
 /* spool.c — the filter's disk queue: batches of frames sealed with DPAPI in a SYSTEM-only directory, replayed in
  * order by the sender. Never writes a password unsealed; never lets one unreadable file or one stubborn change
- * hold back every change behind it (docs/operations-windows.md §1).
+ * hold back every change behind it (docs/operations-windows.md, "Password filter: queue, spool, kill switch
+ * and events").
  *
  * File <seq>.pws = "PWSPOOL2" + DPAPI blob of entries [FILETIME capturedAt][u16 attempts][u16 accountLen]
  * [u32 frameLen][account UTF-8][frame]. "PWSPOOL1" files (one frame, earlier versions) are still replayed. */

@@ -347,7 +347,13 @@ static DWORD WINAPI sender_main(LPVOID unused)
                 g_senderBusy = 0;
                 continue;
             }
-            if (p == PEEK_WAIT) { nextProbe = now + g_retryMs; g_senderBusy = 0; continue; }
+            if (p == PEEK_WAIT) { /* the oldest file cannot be opened now: try again later, spool meanwhile */
+                g_backoff = 1;
+                nextProbe = now + g_retryMs;
+                queue_wake_drain();
+                g_senderBusy = 0;
+                continue;
+            }
             if (p == PEEK_FRAME) {
                 FILETIME ft;
                 GetSystemTimeAsFileTime(&ft);

@@ -18,7 +18,16 @@ export function repoRoot(): string {
   return dir;
 }
 
-export const REQUIRED_TOOLS = ['make', 'x86_64-w64-mingw32-gcc', 'x86_64-w64-mingw32-objdump', 'wine', 'wineserver'];
+export const REQUIRED_TOOLS = [
+  'make',
+  'x86_64-w64-mingw32-gcc',
+  'x86_64-w64-mingw32-objdump',
+  'x86_64-w64-mingw32-objcopy',
+  'x86_64-w64-mingw32-windmc',
+  'x86_64-w64-mingw32-windres',
+  'wine',
+  'wineserver',
+];
 
 export function missingTools(): string[] {
   return REQUIRED_TOOLS.filter((t) => spawnSync('sh', ['-c', `command -v ${t}`], { stdio: 'ignore' }).status !== 0);
