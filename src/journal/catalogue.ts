@@ -27,7 +27,7 @@ export const EV = {
   intakeListening: def(2004, 'info', 'Intake listening'),
   outOfScope: def(2005, 'info', 'Account is outside the configured scope; change not forwarded'),
   unknownAccount: def(2006, 'warn', 'Account not found in Active Directory; change not forwarded'),
-  hookSkipped: def(2007, 'info', 'Samba hook skipped an object'),
+  hookSkipped: def(2007, 'info', 'Capture hook skipped an object (Samba hook or Windows filter)'),
   // 3xxx delivery
   synced: def(3000, 'info', 'Password delivered to target'),
   retryScheduled: def(3001, 'warn', 'Delivery failed; retry scheduled'),

@@ -20,7 +20,8 @@ export type MetricUpdate =
   | { kind: 'outcome'; target: string; outcome: string }
   | { kind: 'deliveryLatency'; seconds: number }
   | { kind: 'requestLatency'; target: string; seconds: number }
-  | { kind: 'intakeError'; code: string };
+  | { kind: 'intakeError'; code: string }
+  | { kind: 'captureSkipped'; source: string; reason: string };
 
 export function metricUpdates(e: JournalEntry): MetricUpdate[] {
   const out: MetricUpdate[] = [];
@@ -31,6 +32,13 @@ export function metricUpdates(e: JournalEntry): MetricUpdate[] {
     if (typeof e.latencyMs === 'number' && e.latencyMs >= 0) out.push({ kind: 'deliveryLatency', seconds: e.latencyMs / 1000 });
     if (typeof e.requestMs === 'number' && e.requestMs >= 0) out.push({ kind: 'requestLatency', target, seconds: e.requestMs / 1000 });
   }
+  // A capture component's report of a change it did not hand over (Samba hook or Windows filter, event 2007).
+  if (e.id === 2007)
+    out.push({
+      kind: 'captureSkipped',
+      source: typeof e.source === 'string' ? e.source : 'unknown',
+      reason: typeof e.reason === 'string' ? e.reason : 'unknown',
+    });
   if (INTAKE_ERROR_EVENTS.has(e.id)) out.push({ kind: 'intakeError', code: typeof e.code === 'string' ? e.code : e.id === 2003 ? 'E_STORAGE' : 'E_BAD_FRAME' });
   return out;
 }

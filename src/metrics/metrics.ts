@@ -40,6 +40,12 @@ export function createMetrics(deps: MetricsDeps): PwsyncMetrics {
     registers,
   });
   const intakeErrors = new Counter({ name: 'pwsync_intake_errors_total', help: 'Intake frames rejected or not committed (events 2002, 2003), by code', labelNames: ['code'] as const, registers });
+  const captureSkipped = new Counter({
+    name: 'pwsync_capture_skipped_total',
+    help: 'Changes a capture component did not hand over (event 2007), by source and reason',
+    labelNames: ['source', 'reason'] as const,
+    registers,
+  });
   const events = new Counter({ name: 'pwsync_journal_events_total', help: 'Journal events by ID and level', labelNames: ['id', 'level'] as const, registers });
   const deliveryLatency = new Histogram({
     name: 'pwsync_delivery_latency_seconds',
@@ -113,6 +119,7 @@ export function createMetrics(deps: MetricsDeps): PwsyncMetrics {
       if (u.kind === 'outcome') changes.inc({ target: u.target, outcome: u.outcome });
       else if (u.kind === 'deliveryLatency') deliveryLatency.observe(u.seconds);
       else if (u.kind === 'requestLatency') requestLatency.observe({ target: u.target }, u.seconds);
+      else if (u.kind === 'captureSkipped') captureSkipped.inc({ source: u.source, reason: u.reason });
       else intakeErrors.inc({ code: u.code });
     }
   };

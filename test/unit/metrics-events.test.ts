@@ -28,6 +28,9 @@ test('metricUpdates maps delivery and intake events', () => {
     { kind: 'requestLatency', target: 'iij', seconds: 0.02 },
   ]);
   assert.deepEqual(metricUpdates({ ts: '', id: 2002, level: 'warn', msg: '', code: 'E_FRAME_TOO_LARGE' }), [{ kind: 'intakeError', code: 'E_FRAME_TOO_LARGE' }]);
+  assert.deepEqual(metricUpdates({ ts: '', id: 2007, level: 'info', msg: '', source: 'passfilt', reason: 'ring-full' }), [
+    { kind: 'captureSkipped', source: 'passfilt', reason: 'ring-full' },
+  ]);
   assert.deepEqual(metricUpdates({ ts: '', id: 1000, level: 'info', msg: '' }), []);
 });
 
@@ -50,6 +53,7 @@ test('the registry exposes outcomes, latencies, queue, pause and token expiry', 
   journal.write(EV.rejected, { change: 'c3', account: 'carol', target: 'iij', code: 'E_REJECTED' });
   journal.write(EV.superseded, { change: 'c4', account: 'dave', target: 'iij' });
   journal.write(EV.intakeFrameRejected, { code: 'E_BAD_FRAME' });
+  journal.write(EV.hookSkipped, { account: 'frank', reason: 'disabled', source: 'passfilt', dc: 'DC1' });
   paused = true;
   const text = await m.registry.metrics();
   m.close();
@@ -61,6 +65,7 @@ test('the registry exposes outcomes, latencies, queue, pause and token expiry', 
   assert.match(text, /^pwsync_changes_total\{target="iij",outcome="superseded"\} 1$/m);
   assert.match(text, /^pwsync_changes_total\{target="iij",outcome="expired"\} 0$/m);
   assert.match(text, /^pwsync_intake_errors_total\{code="E_BAD_FRAME"\} 1$/m);
+  assert.match(text, /^pwsync_capture_skipped_total\{source="passfilt",reason="disabled"\} 1$/m);
   assert.match(text, /^pwsync_delivery_latency_seconds_count 2$/m);
   assert.match(text, /^pwsync_delivery_latency_seconds_bucket\{le="0.1"\} 1$/m);
   assert.match(text, /^pwsync_target_request_duration_seconds_count\{target="iij"\} 2$/m);
@@ -70,7 +75,7 @@ test('the registry exposes outcomes, latencies, queue, pause and token expiry', 
   assert.match(text, /^pwsync_target_paused\{target="iij"\} 1$/m);
   assert.match(text, /^pwsync_target_token_expiry_seconds\{target="iij"\} 604800$/m);
   assert.match(text, /^pwsync_target_last_success_timestamp_seconds\{target="iij"\} /m);
-  for (const secret of ['alice', 'bob', 'tok', 'bind-pw']) assert.ok(!text.includes(`"${secret}"`), `${secret} in a label`);
+  for (const secret of ['alice', 'bob', 'frank', 'tok', 'bind-pw']) assert.ok(!text.includes(`"${secret}"`), `${secret} in a label`);
   assert.match(text2, /outcome="synced"\} 2$/m, 'detached after close()');
 });
 
