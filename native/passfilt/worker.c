@@ -18,7 +18,8 @@
 static DWORD g_ackMs = 5000, g_retryMs = 10000;
 static ULONGLONG g_maxAgeMs = (ULONGLONG)PWS_MAX_AGE_S * 1000u;
 static WCHAR g_spoolDir[MAX_PATH];
-static volatile LONG g_agentDown, g_backoff, g_drainBusy, g_senderBusy; /* g_backoff: the sender waits for its next try */
+static volatile LONG g_agentDown, g_backoff; /* g_backoff: the sender waits for its next try */
+static volatile LONG g_drainBusy = 1, g_senderBusy = 1; /* 1 until each thread has started and looked once */
 static volatile LONG64 g_sendStarted; /* GetTickCount64 when the current exchange began; 0 when none */
 static LONG g_disabledAtOff;          /* g_stats.disabled when the switch went off */
 

@@ -359,7 +359,13 @@ if (missing.length > 0 && process.env.CI === 'true') {
       const env = { ...FAST, PWSYNC_TEST_PORT: String(agent.port), PWSYNC_TEST_SPOOL: wine().driveC('spool-reg').win };
 
       // Flipped while the DLL is loaded (the worker re-reads at most once per second).
-      assertClean(await wine().harness(TEST_DLL, ['toggle'], env));
+      const toggled = await wine().harness(TEST_DLL, ['toggle'], { ...env, ...EVENTLOG_TRACE });
+      assertClean(toggled);
+      // Switched off and on again (what uninstall + reinstall do to a loaded filter): both flips are in the Event Log.
+      const flips = eventIds(toggled).filter((id) => id === 6003 || id === 6004);
+      assert.deepEqual(flips, [6003, 6004], eventIds(toggled).join(','));
+      const on = reportedEvents(toggled.stderr).find((e) => e.id === 6004);
+      assert.equal(on?.strings[0], '1', 'event 6004 counts the change made while capture was off');
       assert.deepEqual(intake.accounts(), ['toggle1', 'toggle3']);
 
       // Disabled at load.
