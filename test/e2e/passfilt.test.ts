@@ -4,6 +4,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { RefusedChangeError, StorageError } from '../../src/errors.js';
@@ -149,9 +150,10 @@ if (missing.length > 0 && process.env.CI === 'true') {
       const dbg = path.join(build, 'pwfilt.dll.debug');
       assert.ok(objdumpHeaders(dbg).sections.includes('.debug_info'), 'pwfilt.dll.debug has no .debug_info');
       const syms = objdumpSymbols(dbg);
-      assert.ok(syms.includes('__stack_chk_fail'), 'not built with -fstack-protector-strong');
-      assert.ok(syms.some((s) => s.startsWith('__memcpy_chk') || s.startsWith('__chk_fail')) || syms.includes('__stack_chk_guard'),
-        'no fortify/stack guard symbols');
+      assert.ok(syms.includes('__stack_chk_fail') && syms.includes('__stack_chk_guard'), 'not built with -fstack-protector-strong');
+      // -fcf-protection marks indirect-branch targets with ENDBR64 (a NOP on CPUs without CET).
+      const disasm = spawnSync('x86_64-w64-mingw32-objdump', ['-d', dll], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+      assert.ok((disasm.stdout.match(/\bendbr64\b/g) ?? []).length > 10, 'not built with -fcf-protection');
       assert.ok(syms.includes('PasswordChangeNotify'), 'the symbols file belongs to the DLL');
 
       const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot(), 'package.json'), 'utf8')) as { version: string };
