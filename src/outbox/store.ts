@@ -3,12 +3,12 @@
 // Passwords are stored only sealed (seal.ts) and erased in the same transaction that makes a row final.
 // Nothing here logs; callers journal what happened.
 
-import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { CorruptDatabaseError, StorageError } from '../errors.js';
 import { openPassword, sealPassword } from './seal.js';
+import { openSqlite, type SqlDatabase, type SqliteDriverName, type SqlStatement } from './sqlite-driver.js';
 import type { ChangeState, FinalState } from './states.js';
 
 export interface NewChange {
@@ -127,23 +127,25 @@ CREATE TABLE IF NOT EXISTS target_state (
 const OPEN_SQL = `('pending','waiting','parked')`;
 
 export class Outbox {
-  readonly db: Database.Database;
-  private readonly statements = new Map<string, Database.Statement>();
+  readonly db: SqlDatabase;
+  private readonly statements = new Map<string, SqlStatement>();
 
   /** Opens the outbox for reading only (status, reports), without the key: sealed rows cannot be opened. */
-  static openReadOnly(file: string): Outbox {
-    return new Outbox(file, Buffer.alloc(0), Date.now, true);
+  static openReadOnly(file: string, driver?: SqliteDriverName): Outbox {
+    return new Outbox(file, Buffer.alloc(0), Date.now, true, driver);
   }
 
+  /** `driver`: which SQLite binding (sqlite-driver.ts); the default picks the one that loads here. */
   constructor(
     file: string,
     private readonly sealKey: Buffer,
     private readonly now: () => number = Date.now,
     readonly = false,
+    driver?: SqliteDriverName,
   ) {
     if (readonly) {
       try {
-        this.db = new Database(file, { readonly: true, fileMustExist: true });
+        this.db = openSqlite(file, { readonly: true }, driver);
         // Touch the schema now, so a damaged file is reported here with a clear message, not by the first query.
         this.db.prepare(`SELECT COUNT(*) FROM changes`).get(); // schema check, not cached
       } catch (err) {
@@ -156,14 +158,14 @@ export class Outbox {
     }
     mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     try {
-      this.db = new Database(file);
+      this.db = openSqlite(file, {}, driver);
       this.db.pragma('journal_mode = WAL');
       // NORMAL by default; commits an ack depends on switch to FULL (durable()).
       this.db.pragma('synchronous = NORMAL');
       // Freed pages (erased ciphertext) are overwritten with zeros instead of lingering in the file.
       this.db.pragma('secure_delete = ON');
       this.db.pragma('busy_timeout = 5000');
-      const check = this.db.pragma('quick_check', { simple: true });
+      const check = this.db.pragma('quick_check');
       if (check !== 'ok') throw new CorruptDatabaseError(`outbox ${file} failed its integrity check (${String(check)}): restore it from backup or move it aside`);
       this.db.exec(SCHEMA);
     } catch (err) {
@@ -480,7 +482,7 @@ export class Outbox {
   }
 
   /** Prepared once per SQL text: preparing on every call costs more than many of these queries. */
-  private stmt(sql: string): Database.Statement {
+  private stmt(sql: string): SqlStatement {
     let st = this.statements.get(sql);
     if (!st) {
       st = this.db.prepare(sql);

@@ -118,7 +118,7 @@ describe('queue edges: horizon, max_age, operator retry/drop, full disk, corrupt
     const { s, agent } = await agentFor(t, {}, true);
     assert.equal((await eventFor(agent, await submit(agent.socketPath, user.full, 'Full-0!aA'), [4000, 3000])).id, 4000);
     const db = agent.outbox.db;
-    db.pragma(`max_page_count = ${Number(db.pragma('page_count', { simple: true }))}`);
+    db.pragma(`max_page_count = ${Number(db.pragma('page_count'))}`);
     const big = 'B'.repeat(1000); // the largest passwords a frame carries fill pages quickly
     let reply;
     let accepted = 0;
