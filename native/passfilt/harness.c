@@ -1,7 +1,9 @@
 /* harness.c — loads a pwsync filter DLL and calls its exports the way LSA does, under Wine, for the e2e test.
  * Prints one JSON object per line; test passwords are literals here and must never appear in files the DLL wrote.
  * usage: harness.exe <dll> smoke|spool|replay|after-replay|filter|toggle|disabled|refuse|killswitch|messages|version
- *        | bench <label> <n> <paceUs> [burst] */
+ *        | bench <label> <n> <paceUs> [burst]
+ *        harness.exe <dll> stdin     one change per stdin line "name<TAB>rid<TAB>password" (UTF-8, so no password is
+ *                                    ever a process argument); stays alive, like LSASS, until stdin closes */
 
 #define WIN32_LEAN_AND_MEAN
 #include <windows.h>
@@ -274,6 +276,36 @@ static void version(const char *dll)
     free(buf);
 }
 
+/* Lines "name\trid\tpassword\n" (UTF-8) from stdin, each through PasswordFilter then PasswordChangeNotify; after
+ * each line prints {"notified":n}. Returns at EOF: the DLL's worker keeps running meanwhile, as in LSASS, so the
+ * production DLL (no stats export) is observed from the agent's side, not from here. */
+static void from_stdin(void)
+{
+    static char line[4096];
+    static WCHAR name[300], pw[600];
+    int n = 0;
+    while (fgets(line, sizeof line, stdin)) {
+        char *t1 = strchr(line, '\t'), *t2 = t1 ? strchr(t1 + 1, '\t') : NULL, *end;
+        UNICODE_STRING un, up;
+        int nl, pl;
+        if (!t1 || !t2) continue;
+        *t1 = 0;
+        *t2 = 0;
+        end = t2 + 1 + strcspn(t2 + 1, "\r\n");
+        *end = 0;
+        nl = MultiByteToWideChar(CP_UTF8, 0, line, -1, name, 300);
+        pl = MultiByteToWideChar(CP_UTF8, 0, t2 + 1, -1, pw, 600);
+        SecureZeroMemory(line, sizeof line);
+        if (nl <= 0 || pl <= 0) continue;
+        un = us(name);
+        up = us(pw);
+        if (pFilter(&un, NULL, &up, TRUE)) notify(name, (ULONG)strtoul(t1 + 1, NULL, 10), pw);
+        SecureZeroMemory(pw, sizeof pw);
+        printf("{\"notified\":%d}\n", ++n);
+        fflush(stdout);
+    }
+}
+
 int main(int argc, char **argv)
 {
     HMODULE dll;
@@ -289,6 +321,12 @@ int main(int argc, char **argv)
     if (!pInit || !pFilter || !pNotify) { fprintf(stderr, "missing export\n"); return 4; }
     printf("{\"init\":%d}\n", pInit());
 
+    if (strcmp(mode, "stdin") == 0) {
+        from_stdin();
+        print_stats();
+        fflush(stdout);
+        ExitProcess(0);
+    }
     if (strcmp(mode, "smoke") == 0) smoke();
     else if (strcmp(mode, "spool") == 0) {
         notify(L"sp1", 1201, L"Spool-1-P\x00e4ssw\x00f6rd\xD83D\xDE00");

@@ -18,6 +18,11 @@ const duration = (fallback: string) =>
       return ms;
     });
 
+/** Where the outbox, key and journal live unless config.yml says otherwise. */
+export function defaultDataDir(platform: NodeJS.Platform = process.platform, env: NodeJS.ProcessEnv = process.env): string {
+  return platform === 'win32' ? `${env.ProgramData ?? 'C:\\ProgramData'}\\pwsync` : '/var/lib/pwsync';
+}
+
 const regexString = z.string().refine(
   (s) => {
     try {
@@ -109,7 +114,8 @@ export const configSchema = z
   .object({
     agent: z
       .object({
-        data_dir: z.string().default('/var/lib/pwsync'),
+        /** Windows: %ProgramData%\\pwsync (the installer protects exactly this folder). */
+        data_dir: z.string().default(defaultDataDir()),
         intake: z
           .object({
             /** Unix socket path (created 0600) or, on Windows, the pipe name \\.\pipe\pwsync. */

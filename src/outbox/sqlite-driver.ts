@@ -95,11 +95,19 @@ interface BetterDb {
 
 function loadNodeSqlite(): NodeSqliteModule | null {
   if (nodeSqlite !== undefined) return nodeSqlite;
+  // Node 22 prints "SQLite is an experimental feature" on load; operators would read it as a problem of pwsync's.
+  const emit = process.emitWarning;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    if (!String(typeof warning === 'string' ? warning : warning.message).startsWith('SQLite is an experimental feature'))
+      (emit as (...a: unknown[]) => void).call(process, warning, ...rest);
+  }) as typeof process.emitWarning;
   try {
     // getBuiltinModule answers undefined (Node 20) instead of throwing; older 22.x need --experimental-sqlite.
     nodeSqlite = (process.getBuiltinModule?.('node:sqlite') as NodeSqliteModule | undefined) ?? null;
   } catch {
     nodeSqlite = null;
+  } finally {
+    process.emitWarning = emit;
   }
   return nodeSqlite;
 }
