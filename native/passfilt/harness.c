@@ -287,19 +287,21 @@ static void from_stdin(void)
     while (fgets(line, sizeof line, stdin)) {
         char *t1 = strchr(line, '\t'), *t2 = t1 ? strchr(t1 + 1, '\t') : NULL, *end;
         UNICODE_STRING un, up;
+        ULONG rid;
         int nl, pl;
         if (!t1 || !t2) continue;
         *t1 = 0;
         *t2 = 0;
         end = t2 + 1 + strcspn(t2 + 1, "\r\n");
         *end = 0;
+        rid = (ULONG)strtoul(t1 + 1, NULL, 10);
         nl = MultiByteToWideChar(CP_UTF8, 0, line, -1, name, 300);
         pl = MultiByteToWideChar(CP_UTF8, 0, t2 + 1, -1, pw, 600);
         SecureZeroMemory(line, sizeof line);
         if (nl <= 0 || pl <= 0) continue;
         un = us(name);
         up = us(pw);
-        if (pFilter(&un, NULL, &up, TRUE)) notify(name, (ULONG)strtoul(t1 + 1, NULL, 10), pw);
+        if (pFilter(&un, NULL, &up, TRUE)) notify(name, rid, pw);
         SecureZeroMemory(pw, sizeof pw);
         printf("{\"notified\":%d}\n", ++n);
         fflush(stdout);

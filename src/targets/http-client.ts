@@ -4,7 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
-import { Agent, ProxyAgent, request, type Dispatcher } from 'undici';
+import { Agent, buildConnector, ProxyAgent, request, type Dispatcher } from 'undici';
 import type { TargetConfig } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import { MAX_RESPONSE_BYTES, type HttpOutcome } from './classify.js';
@@ -64,12 +64,13 @@ export function createTargetHttpClient(cfg: HttpSettings, creds: TargetCredentia
       // HTTPS targets (IIJ) go through a CONNECT tunnel; a plain-http target is sent in absolute form, which is
       // what a forward proxy expects for http:// and lets it apply its own policy.
       proxyTunnel: new URL(targetUrl).protocol === 'https:',
-      requestTls: tls,
-      proxyTls: { timeout: timeoutMs },
+      // Windows: no TCP keep-alive on proxied connections (see keepAliveAfterConnect); timeouts still bound them.
+      requestTls: process.platform === 'win32' ? { ...tls, keepAlive: false } : tls,
+      proxyTls: { timeout: timeoutMs, ...(process.platform === 'win32' ? { keepAlive: false } : {}) },
       ...pool,
     });
   } else {
-    dispatcher = new Agent({ connect: tls, ...pool });
+    dispatcher = new Agent({ connect: process.platform === 'win32' ? keepAliveAfterConnect(tls) : tls, ...pool });
   }
 
   const headers = (withBody: boolean): Record<string, string> => ({
@@ -129,6 +130,21 @@ function proxyUrlOf(cfg: HttpSettings): URL {
     throw new ConfigError(`target ${cfg.name}: http.proxy.address must be a host name or an http(s):// URL`);
   }
   return url;
+}
+
+/**
+ * undici turns TCP keep-alive on right after net.connect(), before the socket is connected. libuv on Windows then
+ * sets keep-alive socket options that Wine 8 rejects, failing the connect ("connect UNKNOWN"): the Windows package's
+ * CI runs under Wine. Turning it on once connected works on both (a refusal then is harmless: requests have timeouts).
+ */
+function keepAliveAfterConnect(opts: buildConnector.BuildOptions): buildConnector.connector {
+  const connect = buildConnector({ ...opts, keepAlive: false });
+  return (o, callback) =>
+    connect(o, (err, socket) => {
+      if (socket) socket.setKeepAlive(true, 60_000);
+      if (err) callback(err, null);
+      else callback(null, socket!);
+    });
 }
 
 // Reads at most MAX_RESPONSE_BYTES; stopping early destroys the stream (and that connection), which is the point.
