@@ -156,6 +156,8 @@ describe('Windows package under Wine: install, pipe, spool, service, uninstall',
     const stopped = fs.readFileSync(w.linux(`${DATA}\\agent-output.log`), 'utf8');
     assert.match(stopped, /"msg":"Agent stopped"/, 'the agent stopped cleanly on stdin EOF');
     assert.match(stopped, /agent stopped \(exit code 0\)/);
+    // The ACL check ran: Wine's icacls is a stub, so it could only say what it could not check.
+    assert.match(stopped, /Wine's icacls reports no access rights; not checked: C:\\ProgramData\\pwsync, C:\\ProgramData\\pwsync\\secret\.yml/);
     const [p2, p3] = [pw('p2'), pw('p3')];
     lsa.child.stdin!.write(`${name}\t${rid}\t${p2}\n`);
     lsa.child.stdin!.write(`${name}\t${rid}\t${p3}\n`);
