@@ -4,6 +4,7 @@
  * it terminated (the outbox is crash-safe, so even then nothing acknowledged is lost). */
 
 #include "host.h"
+#include <stdarg.h>
 #include <stdio.h>
 #include <wchar.h>
 
@@ -17,26 +18,28 @@ void pws_exe_dir(WCHAR *out, DWORD cap)
 }
 
 /* One timestamped line of the host's own into the agent's output log (never anything the agent sent). */
-static void host_log(const WCHAR *logFile, const char *fmt, DWORD a, DWORD b)
+static void host_log(const WCHAR *logFile, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void host_log(const WCHAR *logFile, const char *fmt, ...)
 {
     char line[256];
     SYSTEMTIME t;
     DWORD written;
-    int n;
+    va_list ap;
+    int n, m;
     HANDLE h = CreateFileW(logFile, FILE_APPEND_DATA, FILE_SHARE_READ | FILE_SHARE_WRITE, NULL, OPEN_ALWAYS,
                            FILE_ATTRIBUTE_NORMAL, NULL);
     if (h == INVALID_HANDLE_VALUE) return;
     GetSystemTime(&t);
     n = snprintf(line, sizeof line, "%04u-%02u-%02uT%02u:%02u:%02uZ pwsync-service: ", t.wYear, t.wMonth, t.wDay, t.wHour,
                  t.wMinute, t.wSecond);
-    if (n > 0 && n < (int)sizeof line) {
-        int m = snprintf(line + n, sizeof line - (size_t)n, fmt, (unsigned long)a, (unsigned long)b);
-        if (m > 0 && n + m < (int)sizeof line - 2) {
-            n += m;
-            line[n++] = '\r';
-            line[n++] = '\n';
-            WriteFile(h, line, (DWORD)n, &written, NULL);
-        }
+    va_start(ap, fmt);
+    m = n > 0 && n < (int)sizeof line ? vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap) : -1;
+    va_end(ap);
+    if (m > 0 && n + m < (int)sizeof line - 2) {
+        n += m;
+        line[n++] = '\r';
+        line[n++] = '\n';
+        WriteFile(h, line, (DWORD)n, &written, NULL);
     }
     CloseHandle(h);
 }
@@ -90,10 +93,10 @@ int pws_supervise(const WCHAR *config, const WCHAR *logFile, HANDLE stopEvent, P
         HANDLE waits[2];
         DWORD r, code = 0;
         if (!start_child(config, logFile, &c)) {
-            host_log(logFile, "cannot start pwsync.exe (error %lu); retrying in %lu ms", GetLastError(), backoff);
+            host_log(logFile, "cannot start pwsync.exe (error %lu); retrying in %lu ms", (unsigned long)GetLastError(), (unsigned long)backoff);
         } else {
             started = GetTickCount64();
-            host_log(logFile, "agent started (pid %lu)%.0lu", GetProcessId(c.process), 0);
+            host_log(logFile, "agent started (pid %lu)", (unsigned long)GetProcessId(c.process));
             report(SERVICE_RUNNING, 0);
             waits[0] = stopEvent;
             waits[1] = c.process;
@@ -102,12 +105,12 @@ int pws_supervise(const WCHAR *config, const WCHAR *logFile, HANDLE stopEvent, P
                 report(SERVICE_STOP_PENDING, PWS_STOP_TIMEOUT_MS + 5000);
                 CloseHandle(c.stdinWrite); /* EOF on the agent's stdin: finish in-flight work and exit */
                 if (WaitForSingleObject(c.process, PWS_STOP_TIMEOUT_MS) == WAIT_TIMEOUT) {
-                    host_log(logFile, "agent did not stop within %lu ms: terminating it%.0lu", PWS_STOP_TIMEOUT_MS, 0);
+                    host_log(logFile, "agent did not stop within %lu ms: terminating it", (unsigned long)PWS_STOP_TIMEOUT_MS);
                     TerminateProcess(c.process, 1);
                     WaitForSingleObject(c.process, 5000);
                 }
                 GetExitCodeProcess(c.process, &code);
-                host_log(logFile, "agent stopped (exit code %lu)%.0lu", code, 0);
+                host_log(logFile, "agent stopped (exit code %lu)", (unsigned long)code);
                 CloseHandle(c.process);
                 return 0;
             }
@@ -115,7 +118,7 @@ int pws_supervise(const WCHAR *config, const WCHAR *logFile, HANDLE stopEvent, P
             CloseHandle(c.stdinWrite);
             CloseHandle(c.process);
             if (GetTickCount64() - started > 60000) backoff = 1000; /* it ran a while: not a crash loop */
-            host_log(logFile, "agent exited on its own (exit code %lu); restarting in %lu ms", code, backoff);
+            host_log(logFile, "agent exited on its own (exit code %lu); restarting in %lu ms", (unsigned long)code, (unsigned long)backoff);
         }
         report(SERVICE_RUNNING, 0);
         if (WaitForSingleObject(stopEvent, backoff) == WAIT_OBJECT_0) return 0;
