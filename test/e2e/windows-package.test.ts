@@ -150,6 +150,15 @@ describe('Windows package under Wine: install, pipe, spool, service, uninstall',
     await waitFor(async () => (await emulator.verifyPassword({ externalId }, p1)).match, 30_000, 'the emulator has the password sent over the pipe');
     assert.equal(spoolFiles(spoolDir).length, 0, 'the spool was replayed and emptied');
 
+    // --- 2b. the agent dies (kill -9 of its Wine process): the service host starts it again (backoff 1 s)
+    const victim = winePids(w.prefix, 'pwsync.exe run');
+    assert.equal(victim.length, 1, `one agent process in this prefix: ${victim.join(', ')}`);
+    const killedAt = Date.now();
+    process.kill(victim[0]!, 'SIGKILL');
+    await waitForJournal(journal(), (e) => e.id === 2004 && Date.parse(String(e.ts)) >= killedAt, 60_000);
+    assert.match(fs.readFileSync(w.linux(`${DATA}\\agent-output.log`), 'utf8'), /agent exited on its own \(exit code \d+\); restarting in 1000 ms/);
+    assert.equal(await w.serviceState('pwsync'), 'RUNNING');
+
     // --- 3. agent stopped → spool → agent started → delivered, oldest first
     assert.equal((await w.wine(['sc', 'stop', 'pwsync'])).code, 0);
     await w.waitForService('pwsync', 'STOPPED');
@@ -215,6 +224,22 @@ async function ridOf(dc: SambaDcInfo, dn: string): Promise<number> {
   } finally {
     await c.unbind().catch(() => undefined);
   }
+}
+
+/** Linux PIDs of this prefix's Wine processes whose command line contains `needle`. */
+function winePids(prefix: string, needle: string): number[] {
+  const out: number[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const cmd = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      if (!cmd.includes(needle)) continue;
+      if (fs.readFileSync(`/proc/${d}/environ`, 'utf8').split('\0').includes(`WINEPREFIX=${prefix}`)) out.push(Number(d));
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return out;
 }
 
 function spoolFiles(dir: string): string[] {
