@@ -47,18 +47,18 @@ export function ensureWindowsPackage(): string {
 
 /**
  * The production filter's sources built with only its "is the pipe server LocalSystem?" answer swapped (no
- * process runs as LocalSystem under Wine): test/e2e/wine/localsystem-shim.h, force-included. Same Makefile and
- * sources as the shipped DLL, so a transport change reaches this build too.
+ * process runs as LocalSystem under Wine): native/passfilt's pwfilt-wine.dll. Same Makefile and sources as the
+ * shipped DLL, so a transport change reaches this build too.
  */
 export function buildWineFilter(outDir: string): string {
   const root = repoRoot();
-  const shim = path.join(root, 'test', 'e2e', 'wine', 'localsystem-shim.h');
-  const dll = path.join(outDir, 'pwfilt.dll');
-  const r = spawnSync('make', ['-C', path.join(root, 'native', 'passfilt'), `B=${outDir}`, `CC=x86_64-w64-mingw32-gcc -include ${shim}`, dll], {
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
+  // native/passfilt's pwfilt-wine.dll: the production DLL with only the LocalSystem check of the pipe server swapped
+  // (under Wine no process is LocalSystem); the one difference is documented in the Makefile and docs/operations-windows.md.
+  const built = path.join(outDir, 'pwfilt-wine.dll');
+  const r = spawnSync('make', ['-C', path.join(root, 'native', 'passfilt'), `B=${outDir}`, built], { encoding: 'utf8', timeout: 120_000 });
   if (r.status !== 0) throw new Error(`building the Wine filter failed:\n${r.stdout}\n${r.stderr}`);
+  const dll = path.join(outDir, 'pwfilt.dll');
+  fs.copyFileSync(built, dll); // installed under the name LSA loads
   const h = spawnSync('make', ['-C', path.join(root, 'native', 'passfilt'), 'build/harness.exe'], { encoding: 'utf8', timeout: 120_000 });
   if (h.status !== 0) throw new Error(`building harness.exe failed:\n${h.stdout}\n${h.stderr}`);
   return dll;
