@@ -67,11 +67,13 @@ export async function startAgent(loaded: LoadedConfig, opts: AgentOptions = {}):
     maxAgeMs: config.queue.max_age,
     notProvisionedHorizonMs: config.queue.not_provisioned_horizon,
     fingerprintKey: keys.fingerprintKey,
+    clockSkewMs: config.agent.clock_skew,
   });
   const intake = new Intake(outbox, journal, {
     targets: () => config.targets.map((t) => t.name),
     onCommitted: () => delivery.notify(),
     readVersion: async (f) => (await directory.resolve({ account: f.account, rid: f.rid, guid: f.guid }, []))?.version,
+    clockSkewMs: () => config.agent.clock_skew,
   });
   let listener: IntakeListener;
   try {

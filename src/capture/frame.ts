@@ -3,6 +3,7 @@
 
 import { z } from 'zod';
 import { FrameError, InvalidUtf16Error } from '../errors.js';
+import { MAX_KVNO } from '../delivery/staleness.js';
 
 export { MAX_FRAME_BYTES, FrameReader, encodeFrame, type IntakeReply, type IntakeReplyOk, type IntakeReplyError } from './frame-codec.js';
 const MAX_PASSWORD_CHARS = 1024;
@@ -24,7 +25,7 @@ const changeFrameSchema = z
     // strict like the frame itself: a misspelt version key silently dropped would let the worker take AD's current
     // version as this change's own, and a stale change would then pass the staleness check (invariant 2).
     version: z
-      .object({ kvno: z.number().int().min(0).optional(), pwdLastSet: z.string().regex(/^\d{1,20}$/).optional() })
+      .object({ kvno: z.number().int().min(0).max(MAX_KVNO).optional(), pwdLastSet: z.string().regex(/^\d{1,20}$/).optional() })
       .strict()
       .optional(),
     attrs: z.record(z.string().max(128), attrValue).optional(),

@@ -6,6 +6,7 @@ import { EV } from '../journal/catalogue.js';
 import type { Journal } from '../journal/journal.js';
 import type { Outbox } from '../outbox/store.js';
 import { refusalFor } from './account-filter.js';
+import { setAfterCapture } from '../delivery/staleness.js';
 import type { ChangeFrame, SkipFrame } from './frame.js';
 import type { IntakeHandler } from './intake-connection.js';
 
@@ -18,6 +19,8 @@ export interface IntakeOptions {
    * when delivery happens much later (target paused, user not provisioned).
    */
   readVersion?: (frame: ChangeFrame) => Promise<{ kvno?: number; pwdLastSet?: string } | undefined>;
+  /** agent.clock_skew in ms: AD's version read after the ack is this change's only if it was set before the capture. */
+  clockSkewMs?: () => number;
 }
 
 export class Intake implements IntakeHandler {
@@ -81,7 +84,10 @@ export class Intake implements IntakeHandler {
         // After the ack on purpose: capture must never wait for the DC's LDAP answer.
         void this.opts
           .readVersion(frame)
-          .then((v) => v && this.outbox.recordCaptureVersion(captureId, v.kvno, v.pwdLastSet))
+          // A replayed spool (the DC's agent was down) arrives after a newer password may have been set elsewhere:
+          // then AD's version is that newer one, not this change's, and must not be stamped on it (docs/operations.md,
+          // "Stale replays"). Delivery compares the capture time with pwdLastSet again and supersedes the change.
+          .then((v) => v && !setAfterCapture(v, frame.capturedAt, this.opts.clockSkewMs?.() ?? 0) && this.outbox.recordCaptureVersion(captureId, v.kvno, v.pwdLastSet))
           .catch(() => undefined /* delivery records the version at first sight instead */)
           .finally(() => this.opts.onCommitted());
       } else notifyNow = true;

@@ -126,6 +126,11 @@ export const configSchema = z
         concurrency: z.number().int().min(1).max(256).default(8),
         /** Name of this DC in events; defaults to the host name. */
         dc: z.string().optional(),
+        /**
+         * How far AD's pwdLastSet may lie after a change's capture time before the change counts as stale (a newer
+         * password was set after it). Covers clock steps on the capturing DC; see docs/operations.md "Stale replays".
+         */
+        clock_skew: duration('2s').refine((ms) => ms <= 300_000, { message: 'at most 5m (the Kerberos clock-skew limit)' }),
       })
       .strict()
       .prefault({}),

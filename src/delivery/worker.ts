@@ -2,7 +2,8 @@
 // target and records the outcome. Bounded concurrency; never two changes of one (account, target) in flight.
 // It holds a plaintext password only for the duration of one attempt and never writes it anywhere.
 
-import type { Directory, DirectoryUser } from '../directory/directory.js';
+import type { Directory } from '../directory/directory.js';
+import { refusalFor } from '../capture/account-filter.js';
 import { computeExternalId } from '../directory/external-id.js';
 import type { UserAttributeConfig } from '../config/schema.js';
 import { NotProvisionedError, RejectedChangeError, RetryableError, TargetUnusableError, errorCode } from '../errors.js';
@@ -14,6 +15,7 @@ import type { RetryPolicy } from '../outbox/retry.js';
 import type { Target } from '../targets/target.js';
 import { classifyFailure, safeMessage } from './outcome.js';
 import { TargetGate } from './target-gate.js';
+import { judgeStaleness } from './staleness.js';
 
 export interface DeliveryTarget {
   target: Target;
@@ -33,6 +35,8 @@ export interface DeliveryOptions {
   maxAgeMs: number;
   notProvisionedHorizonMs: number;
   fingerprintKey: Buffer;
+  /** agent.clock_skew: how far pwdLastSet may lie after a capture's time before the change counts as stale. */
+  clockSkewMs: number;
   now?: () => number;
 }
 
@@ -44,8 +48,6 @@ export interface TargetHealth {
   lastErrorAt?: number;
   lastError?: string;
 }
-
-type Stale = { stale: true; why: string } | { stale: false };
 
 export class DeliveryWorker {
   private readonly targets = new Map<string, DeliveryTarget>();
@@ -255,11 +257,25 @@ export class DeliveryWorker {
         this.outbox.finish(row.id, 'rejected', 'E_OUT_OF_SCOPE', 'account is outside ad.ldap.filter.user / base_dn');
         return;
       }
-      const stale = this.checkStale(row, user);
+      // The name the capture gave passed intake's filter; the object AD resolved it to must pass it too (a look-alike
+      // name such as "krbtgt\u00a0" that AD matched, or an account turned into a computer or trust account since).
+      const refusal = refusalFor(user.sAMAccountName, user.userAccountControl);
+      if (refusal) {
+        const why = `account ${user.sAMAccountName} (${user.dn}) is never forwarded (${refusal})`;
+        this.journal.write(EV.refused, { ...base, reason: refusal, dn: user.dn });
+        this.outbox.finish(row.id, 'rejected', 'E_REFUSED', why);
+        return;
+      }
+      const stale = judgeStaleness({ kvno: row.kvno, capturedAt: row.capturedAt }, user.version, this.opts.clockSkewMs);
       if (stale.stale) {
         this.journal.write(EV.superseded, { ...base, reason: stale.why });
         this.outbox.finish(row.id, 'superseded', 'E_SUPERSEDED', stale.why);
         return;
+      }
+      if (stale.kvno !== row.kvno) {
+        // First sight of a version-less capture, or a captured version above AD's (never trusted beyond what AD says).
+        this.outbox.recordVersion(row.id, stale.kvno ?? undefined, user.version.pwdLastSet, true);
+        row.kvno = stale.kvno;
       }
       const externalId = computeExternalId(user, dt.rule);
       if (!externalId) {
@@ -267,11 +283,13 @@ export class DeliveryWorker {
         this.outbox.finish(row.id, 'rejected', 'E_NO_EXTERNAL_ID', `attribute ${dt.rule.ad_bind.externalId} is empty`);
         return;
       }
-      const fingerprint = passwordFingerprint(this.opts.fingerprintKey, row.account, row.target, password);
-      const kvno = row.kvno ?? user.version.kvno ?? null;
-      if (this.outbox.lastDelivered(row.account, row.target)?.fingerprint === fingerprint) {
+      // Keyed on the AD object, not the name: after a rename the same password is not sent again.
+      const fingerprint = passwordFingerprint(this.opts.fingerprintKey, user.guid.toLowerCase(), row.target, password);
+      const kvno = row.kvno;
+      const guid = user.guid;
+      if (this.outbox.lastDelivered({ account: row.account, guid }, row.target)?.fingerprint === fingerprint) {
         this.journal.write(EV.duplicateSuppressed, base);
-        this.outbox.finish(row.id, 'done', 'E_DUPLICATE', 'same password already delivered', { fingerprint, kvno });
+        this.outbox.finish(row.id, 'done', 'E_DUPLICATE', 'same password already delivered', { fingerprint, kvno, guid });
         return;
       }
       const started = this.now();
@@ -282,26 +300,13 @@ export class DeliveryWorker {
       // Event first, then the commit: a crash in between repeats the attempt (a no-op by fingerprint) and the event,
       // but never leaves a final row without its event (invariant 1). The same order holds for every final state.
       this.journal.write(EV.synced, { ...base, externalId, targetUserId: tuser.id, latencyMs: this.now() - row.receivedAt, requestMs: this.now() - started });
-      this.outbox.finish(row.id, 'done', undefined, undefined, { fingerprint, kvno });
+      this.outbox.finish(row.id, 'done', undefined, undefined, { fingerprint, kvno, guid });
       this.markSuccess(row.target);
     } catch (err) {
       this.failed(row, err, base);
     } finally {
       password = undefined;
     }
-  }
-
-  /** Invariant 2: AD's password version now must not be newer than the one this change carries. */
-  private checkStale(row: ChangeRow, user: DirectoryUser): Stale {
-    const adKvno = user.version.kvno;
-    if (row.kvno === null) {
-      // The capture carried no version (Windows filter, CLI): record what AD holds on first sight.
-      this.outbox.recordVersion(row.id, adKvno, user.version.pwdLastSet);
-      row.kvno = adKvno ?? null;
-      return { stale: false };
-    }
-    if (adKvno !== undefined && adKvno > row.kvno) return { stale: true, why: `AD password version ${adKvno} is newer than this change's ${row.kvno}` };
-    return { stale: false };
   }
 
   private failed(row: ChangeRow, err: unknown, base: Record<string, string | number>): void {

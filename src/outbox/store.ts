@@ -168,6 +168,7 @@ export class Outbox {
       const check = this.db.pragma('quick_check');
       if (check !== 'ok') throw new CorruptDatabaseError(`outbox ${file} failed its integrity check (${String(check)}): restore it from backup or move it aside`);
       this.db.exec(SCHEMA);
+      migrate(this.db);
     } catch (err) {
       if (err instanceof CorruptDatabaseError) throw err;
       const code = (err as { code?: string }).code ?? '';
@@ -217,7 +218,7 @@ export class Outbox {
           kvno: c.kvno ?? null, pwdLastSet: c.pwdLastSet ?? null, capturedAt: c.capturedAt, now, nonce: sealed.nonce, box: sealed.box,
         });
         ids.push(id);
-        const delivered = this.stmt(`SELECT kvno FROM delivered WHERE account = ? AND target = ?`).get(account, target) as { kvno: number | null } | undefined;
+        const delivered = this.deliveredFor({ account, guid: c.guid }, target);
         if (c.kvno !== undefined && delivered?.kvno != null && delivered.kvno >= c.kvno) {
           // This password version (or a newer one) already reached the target: a re-delivery (syncpasswords after a
           // restart, or an attribute change that re-sends the current object), never a new password.
@@ -331,18 +332,24 @@ export class Outbox {
     return openPassword(this.sealKey, row.id, row.account, row.target, { nonce: r.nonce, box: r.box });
   }
 
-  /** Final state; erases the sealed password in the same transaction. `fingerprint` records a delivered password. */
-  finish(id: string, state: FinalState, code?: string, error?: string, delivered?: { fingerprint: string; kvno: number | null }): void {
+  /**
+   * Final state; erases the sealed password in the same transaction. `delivered` records a delivered password, keyed
+   * on the AD object (objectGUID) as well as the name: a rename is not a new password (docs/architecture.md).
+   */
+  finish(id: string, state: FinalState, code?: string, error?: string, delivered?: { fingerprint: string; kvno: number | null; guid?: string }): void {
     this.write(() =>
       this.db.transaction(() => {
         this.finishTx(id, state, code, error);
         const r = delivered ? (this.stmt(`SELECT account, target FROM changes WHERE id = ?`).get(id) as { account: string; target: string } | undefined) : undefined;
         if (delivered && r) {
+          const guid = delivered.guid?.toLowerCase() ?? null;
+          // One row per (object, target): the row under the object's old name goes when it delivers under a new one.
+          if (guid !== null) this.stmt(`DELETE FROM delivered WHERE guid = ? AND target = ? AND account <> ?`).run(guid, r.target, r.account);
           this.stmt(
-              `INSERT INTO delivered (account, target, fingerprint, kvno, at) VALUES (?, ?, ?, ?, ?)
-               ON CONFLICT (account, target) DO UPDATE SET fingerprint = excluded.fingerprint, kvno = excluded.kvno, at = excluded.at`,
+              `INSERT INTO delivered (account, target, fingerprint, kvno, at, guid) VALUES (?, ?, ?, ?, ?, ?)
+               ON CONFLICT (account, target) DO UPDATE SET fingerprint = excluded.fingerprint, kvno = excluded.kvno, at = excluded.at, guid = excluded.guid`,
             )
-            .run(r.account, r.target, delivered.fingerprint, delivered.kvno, this.now());
+            .run(r.account, r.target, delivered.fingerprint, delivered.kvno, this.now(), guid);
         }
       })(),
     );
@@ -368,11 +375,15 @@ export class Outbox {
     );
   }
 
-  /** Records the AD password version first seen for a change that did not carry one. */
-  recordVersion(id: string, kvno: number | undefined, pwdLastSet: string | undefined): void {
-    this.write(() =>
-      this.stmt(`UPDATE changes SET kvno = COALESCE(kvno, ?), pwd_last_set = COALESCE(pwd_last_set, ?) WHERE id = ?`).run(kvno ?? null, pwdLastSet ?? null, id),
-    );
+  /**
+   * Records the AD password version first seen for a change that did not carry one; with `replace`, also lowers a
+   * captured version that AD does not know (never above what AD reports).
+   */
+  recordVersion(id: string, kvno: number | undefined, pwdLastSet: string | undefined, replace = false): void {
+    const sql = replace
+      ? `UPDATE changes SET kvno = ?, pwd_last_set = COALESCE(?, pwd_last_set) WHERE id = ?`
+      : `UPDATE changes SET kvno = COALESCE(kvno, ?), pwd_last_set = COALESCE(pwd_last_set, ?) WHERE id = ?`;
+    this.write(() => this.stmt(sql).run(kvno ?? null, pwdLastSet ?? null, id));
   }
 
   /** Rows marked inflight that no attempt owns any more (an outcome write failed): due again now. */
@@ -403,10 +414,22 @@ export class Outbox {
     return r?.capture_id;
   }
 
-  lastDelivered(account: string, target: string): { fingerprint: string; kvno: number | null; at: number } | undefined {
-    return this.stmt(`SELECT fingerprint, kvno, at FROM delivered WHERE account = ? AND target = ?`).get(account.toLowerCase(), target) as
-      | { fingerprint: string; kvno: number | null; at: number }
-      | undefined;
+  /**
+   * The last password delivered to `target` for this user: by objectGUID when known (a renamed account is the same
+   * user), by name otherwise or for a delivery recorded before objectGUIDs were.
+   */
+  lastDelivered(user: string | { account: string; guid?: string | null }, target: string): { fingerprint: string; kvno: number | null; at: number } | undefined {
+    return this.deliveredFor(typeof user === 'string' ? { account: user } : user, target);
+  }
+
+  private deliveredFor(user: { account: string; guid?: string | null }, target: string): { fingerprint: string; kvno: number | null; at: number } | undefined {
+    type Hit = { fingerprint: string; kvno: number | null; at: number };
+    if (user.guid) {
+      const byGuid = this.stmt(`SELECT fingerprint, kvno, at FROM delivered WHERE guid = ? AND target = ? ORDER BY at DESC LIMIT 1`).get(user.guid.toLowerCase(), target) as Hit | undefined;
+      if (byGuid) return byGuid;
+      return this.stmt(`SELECT fingerprint, kvno, at FROM delivered WHERE account = ? AND target = ? AND guid IS NULL`).get(user.account.toLowerCase(), target) as Hit | undefined;
+    }
+    return this.stmt(`SELECT fingerprint, kvno, at FROM delivered WHERE account = ? AND target = ?`).get(user.account.toLowerCase(), target) as Hit | undefined;
   }
 
   get(id: string): ChangeRow | undefined {
@@ -520,6 +543,13 @@ export class Outbox {
       throw err;
     }
   }
+}
+
+/** Schema changes after the first release, applied in place (idempotent). */
+function migrate(db: Database.Database): void {
+  const cols = (db.prepare(`PRAGMA table_info(delivered)`).all() as Array<{ name: string }>).map((c) => c.name);
+  if (!cols.includes('guid')) db.exec(`ALTER TABLE delivered ADD COLUMN guid TEXT`);
+  db.exec(`CREATE INDEX IF NOT EXISTS delivered_guid ON delivered(guid, target)`);
 }
 
 function toRow(r: RawRow): ChangeRow {

@@ -64,7 +64,7 @@ describe('loadConfig', () => {
     const { config, secret, configPath, secretPath } = loadConfig(cfgPath);
     assert.equal(configPath, cfgPath);
     assert.equal(secretPath, path.join(path.dirname(cfgPath), 'secret.yml'));
-    assert.deepEqual(config.agent, { data_dir: '/var/lib/pwsync', intake: { socket: '/run/pwsync/intake.sock' }, concurrency: 8 });
+    assert.deepEqual(config.agent, { data_dir: '/var/lib/pwsync', intake: { socket: '/run/pwsync/intake.sock' }, concurrency: 8, clock_skew: 2000 });
     assert.deepEqual(config.log, { loglevel: 'info', file: '/var/lib/pwsync/journal.jsonl', stderr: true });
     assert.deepEqual(config.ad.ldap.server, {
       addresses: ['dc1.example.test'], user: 'svc-pwsync@example.test', timeout: 10_000, encryption: 'ldaps', verify_mode: true,

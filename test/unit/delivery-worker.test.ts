@@ -11,6 +11,7 @@ import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import { userAttributeSchema } from '../../src/config/schema.js';
 import type { Directory, DirectoryQuery, DirectoryUser } from '../../src/directory/directory.js';
 import { DeliveryWorker } from '../../src/delivery/worker.js';
+import { dateToFiletime } from '../../src/directory/filetime.js';
 import { TargetUnusableError } from '../../src/errors.js';
 import { EV } from '../../src/journal/catalogue.js';
 import { Journal, type JournalEntry } from '../../src/journal/journal.js';
@@ -36,8 +37,21 @@ class Progress {
 
 interface FakeUser {
   kvno?: number;
+  /** pwdLastSet as a FILETIME string. */
+  pwdLastSet?: string;
   upn?: string;
   inScope?: boolean;
+  /** objectGUID; default one derived from the account name. */
+  guid?: string;
+  /** What AD says the sAMAccountName is (default: the name asked for). */
+  sAMAccountName?: string;
+  userAccountControl?: number;
+}
+
+/** A stable objectGUID-shaped string per account name. */
+function guidFor(account: string): string {
+  const hex = Buffer.from(account.padEnd(16, '.').slice(0, 16)).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
 class FakeDirectory implements Directory {
@@ -51,9 +65,10 @@ class FakeDirectory implements Directory {
     const u = this.users.get(q.account);
     if (!u) return undefined;
     return {
-      dn: `CN=${q.account},OU=Staff,DC=example,DC=test`, guid: '0b7d5b0c-7e62-4a4a-9b6f-0c1f0e5d7a11', sAMAccountName: q.account,
+      dn: `CN=${q.account},OU=Staff,DC=example,DC=test`, guid: u.guid ?? guidFor(q.account), sAMAccountName: u.sAMAccountName ?? q.account,
       attributes: u.upn === undefined ? {} : { userPrincipalName: u.upn },
-      version: u.kvno === undefined ? {} : { kvno: u.kvno }, enabled: true, userAccountControl: 0x200, inScope: u.inScope ?? true,
+      version: { ...(u.kvno === undefined ? {} : { kvno: u.kvno }), ...(u.pwdLastSet === undefined ? {} : { pwdLastSet: u.pwdLastSet }) },
+      enabled: true, userAccountControl: u.userAccountControl ?? 0x200, inScope: u.inScope ?? true,
     };
   }
   async probe(): Promise<{ sampleDn?: string }> {
@@ -159,7 +174,7 @@ afterEach(async () => {
 function worker(targets: FakeTarget[], concurrency = 4, directory: Directory = dir): DeliveryWorker {
   const w = new DeliveryWorker(outbox, directory, targets.map((target) => ({ target, rule, ratePerSecond: 1e6 })), journal, {
     concurrency, retry: { initialMs: 5_000, maxMs: 900_000 }, maxAgeMs: 72 * 3_600_000, notProvisionedHorizonMs: 24 * 3_600_000,
-    fingerprintKey: randomBytes(32), now: () => clock,
+    fingerprintKey: randomBytes(32), clockSkewMs: 2_000, now: () => clock,
   });
   workers.push(w);
   return w;
@@ -295,6 +310,79 @@ describe('DeliveryWorker', () => {
     t.release();
     await progress.until(() => open().length === 0);
     assert.equal(outbox.lastDelivered('alice', 'iij')?.kvno, 9);
+  });
+
+  it('supersedes a version-less capture taken before AD\'s pwdLastSet (a replayed spool), recording no version', async () => {
+    const t = new FakeTarget('iij', progress);
+    // AD's password was set 10 s after this change was captured, on another DC.
+    user('alice', { kvno: 8, pwdLastSet: dateToFiletime(new Date('2024-05-01T10:00:10Z')) });
+    const c = insert('alice', ['iij'], { source: 'passfilt' });
+    worker([t]).start();
+    await progress.until(() => open().length === 0);
+    assert.equal(t.finds, 0);
+    const row = outbox.get(c.ids[0]!)!;
+    assert.equal(row.state, 'superseded');
+    assert.equal(row.kvno, null, 'AD\'s newer version is never stamped on the older change');
+    assert.match(String(ids(EV.superseded.id)[0]?.reason), /AD password was set at 2024-05-01T10:00:10.000Z, after this change was captured at 2024-05-01T10:00:00.000Z/);
+    assert.equal(outbox.lastDelivered('alice', 'iij'), undefined);
+  });
+
+  it('a captured key version above AD\'s never outranks later genuine changes (kvno bounded by AD at delivery)', async () => {
+    const t = new FakeTarget('iij', progress);
+    user('alice', { kvno: 5 });
+    const forged = insert('alice', ['iij'], { kvno: 0xffffffff });
+    const w = worker([t]);
+    w.start();
+    await progress.until(() => open().length === 0);
+    assert.equal(outbox.get(forged.ids[0]!)!.kvno, 5);
+    assert.equal(outbox.lastDelivered('alice', 'iij')?.kvno, 5, 'delivered version is AD\'s, not the captured one');
+    user('alice', { kvno: 6 });
+    const genuine = insert('alice', ['iij'], { kvno: 6 });
+    assert.deepEqual(genuine.superseded, [], 'the genuine change is not taken for a re-delivery at intake');
+    w.notify();
+    await progress.until(() => open().length === 0);
+    assert.equal(outbox.get(genuine.ids[0]!)!.state, 'done');
+    assert.equal(t.sets.length, 2);
+  });
+
+  it('re-checks the AD object at delivery: a name AD resolves to krbtgt or a computer account is refused', async () => {
+    const t = new FakeTarget('iij', progress);
+    user('kr', { sAMAccountName: 'krbtgt' });
+    user('pc', { userAccountControl: 0x1000 });
+    const a = insert('kr', ['iij']);
+    const b = insert('pc', ['iij']);
+    worker([t]).start();
+    await progress.until(() => open().length === 0);
+    assert.equal(t.finds, 0);
+    assert.deepEqual(t.sets, []);
+    for (const [c, reason] of [[a, 'krbtgt'], [b, 'computer']] as const) {
+      const row = outbox.get(c.ids[0]!)!;
+      assert.equal(row.state, 'rejected');
+      assert.equal(row.lastErrorCode, 'E_REFUSED');
+      assert.ok(ids(EV.refused.id).some((e) => e.change === c.captureId && e.reason === reason), reason);
+    }
+  });
+
+  it('a renamed account is the same user: neither its delivered version nor its password is sent again', async () => {
+    const t = new FakeTarget('iij', progress);
+    const guid = guidFor('before');
+    user('before', { kvno: 2, guid });
+    insert('before', ['iij'], { kvno: 2, guid, password: 'Unchanged-Pw-1' });
+    const w = worker([t]);
+    w.start();
+    await progress.until(() => open().length === 0);
+    assert.equal(t.sets.length, 1);
+    // sAMAccountName renamed: the Samba hook hands over the same object (same objectGUID, same kvno) under its new name.
+    user('after', { kvno: 2, guid });
+    const renamed = insert('after', ['iij'], { kvno: 2, guid, password: 'Unchanged-Pw-1' });
+    assert.equal(renamed.superseded.length, 1, 'superseded at intake: version 2 of this object was delivered');
+    // A capture without a version (CLI, filter) under the new name: finished as a duplicate, no request.
+    const again = insert('after', ['iij'], { password: 'Unchanged-Pw-1' });
+    w.notify();
+    await progress.until(() => open().length === 0);
+    assert.equal(outbox.get(again.ids[0]!)!.lastErrorCode, 'E_DUPLICATE');
+    assert.equal(t.sets.length, 1);
+    assert.equal(t.finds, 1);
   });
 
   it('finishes a change whose password was already delivered as done (E_DUPLICATE) without a request', async () => {

@@ -215,6 +215,8 @@ describe('parseChangeFrame', () => {
       ['type', 'delete'], ['type', 1], ['source', 'ldap'], ['source', null], ['dc', 5], ['account', 7], ['account', ''],
       ['rid', '1104'], ['rid', 1.5], ['rid', -1], ['rid', 2 ** 32], ['guid', 'not-a-guid'], ['guid', 12],
       ['version', 'x'], ['version', { kvno: '3' }], ['version', { kvno: -1 }], ['version', { kvno: 1.5 }],
+      // msDS-KeyVersionNumber is 32-bit: a larger "version" would outrank every genuine change
+      ['version', { kvno: 2 ** 32 }], ['version', { kvno: 2 ** 53 - 1 }],
       ['version', { pwdLastSet: 1 }], ['version', { pwdLastSet: '12a' }],
       // a misspelt version key must not be dropped silently: the change would lose its staleness guard
       ['version', { KVNO: 5 }], ['attrs', 'x'], ['attrs', [1]],
