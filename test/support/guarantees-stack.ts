@@ -27,6 +27,8 @@ export interface GuaranteeConfig {
   horizon?: string;
   concurrency?: number;
   rateLimit?: number;
+  /** agent.clock_skew. */
+  clockSkew?: string;
 }
 
 export interface GuaranteeStack {
@@ -47,7 +49,7 @@ export function makeGuaranteeStack(dc: SambaDcInfo, scimBase: string, token: str
   };
   writeStackConfig(dir, dc, scimBase, token, {
     concurrency: c.concurrency ?? 8, targetTimeout: c.timeout ?? '2s', rateLimit: c.rateLimit ?? 200, maxAge: c.maxAge ?? '1h',
-    horizon: c.horizon ?? '1h', retryInitial: c.retryInitial ?? '100ms', retryMax: c.retryMax ?? '1s', console: false,
+    horizon: c.horizon ?? '1h', retryInitial: c.retryInitial ?? '100ms', retryMax: c.retryMax ?? '1s', console: false, clockSkew: c.clockSkew,
   });
   writeSecret(s, dc, token);
   return s;

@@ -34,6 +34,8 @@ export interface StackOptions {
   retryMax?: string;
   /** false writes `console.enabled: false` (the agent then journals nothing about a missing admin token). */
   console?: boolean;
+  /** agent.clock_skew (default: the documented default). */
+  clockSkew?: string;
 }
 
 export interface Stack {
@@ -62,7 +64,7 @@ export function writeStackConfig(dir: string, dc: SambaDcInfo, scimBase: string,
   intake:
     socket: ${dir}/intake.sock
   concurrency: ${opts.concurrency ?? 4}
-log:
+${opts.clockSkew ? `  clock_skew: ${opts.clockSkew}\n` : ''}log:
   loglevel: debug
   stderr: false
 ad:
