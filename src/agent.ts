@@ -74,6 +74,7 @@ export async function startAgent(loaded: LoadedConfig, opts: AgentOptions = {}):
     onCommitted: () => delivery.notify(),
     readVersion: async (f) => (await directory.resolve({ account: f.account, rid: f.rid, guid: f.guid }, []))?.version,
     clockSkewMs: () => config.agent.clock_skew,
+    dc: () => config.agent.dc,
   });
   let listener: IntakeListener;
   try {

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { FrameError, InvalidUtf16Error } from '../errors.js';
 import { MAX_KVNO } from '../delivery/staleness.js';
+import { accountNameProblem } from './account-filter.js';
 
 export { MAX_FRAME_BYTES, FrameReader, encodeFrame, type IntakeReply, type IntakeReplyOk, type IntakeReplyError } from './frame-codec.js';
 const MAX_PASSWORD_CHARS = 1024;
@@ -79,13 +80,21 @@ export function parseFrame(payload: Buffer): ChangeFrame | SkipFrame {
     const what = issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}` : describeIssue(issue.code);
     throw new FrameError(`invalid frame field ${where}: ${what}`);
   }
-  if (r.data.type === 'skip') return r.data;
+  if (r.data.type === 'skip') {
+    if (r.data.account !== undefined) checkAccountName(r.data.account);
+    return r.data;
+  }
   const f = r.data;
   if (f.passwordInvalidUtf16) throw new InvalidUtf16Error(`the captured password of account ${f.account} is not valid UTF-16 (unpaired surrogate)`);
   if (f.password === undefined) throw new FrameError('invalid frame field password: required');
   if (hasLoneSurrogate(f.password)) throw new InvalidUtf16Error(`the password of account ${f.account} contains an unpaired surrogate`);
-  if (/[\u0000-\u001f\u007f]/.test(f.account)) throw new FrameError('invalid frame field account: control characters are not allowed');
+  checkAccountName(f.account);
   return { ...f, password: f.password };
+}
+
+function checkAccountName(account: string): void {
+  const problem = accountNameProblem(account);
+  if (problem) throw new FrameError(`invalid frame field account: ${problem}`);
 }
 
 // zod's own messages are value-free, but keep the wording fixed so a frame's content can never leak through them.

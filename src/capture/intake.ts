@@ -1,10 +1,11 @@
 // Intake: validates a captured change, refuses what must never travel, commits it sealed to the outbox and only
 // then acknowledges. Journals every decision; never journals the password.
 
+import os from 'node:os';
 import { RefusedChangeError, StorageError, type PwsyncError } from '../errors.js';
 import { EV } from '../journal/catalogue.js';
 import type { Journal } from '../journal/journal.js';
-import type { Outbox } from '../outbox/store.js';
+import type { InsertResult, Outbox } from '../outbox/store.js';
 import { refusalFor } from './account-filter.js';
 import { setAfterCapture } from '../delivery/staleness.js';
 import type { ChangeFrame, SkipFrame } from './frame.js';
@@ -19,6 +20,11 @@ export interface IntakeOptions {
    * when delivery happens much later (target paused, user not provisioned).
    */
   readVersion?: (frame: ChangeFrame) => Promise<{ kvno?: number; pwdLastSet?: string } | undefined>;
+  /**
+   * The DC a change is named with in events and rows: agent.dc when configured (one agent per DC, so its own name is
+   * authoritative), else what the frame says, else this host's name.
+   */
+  dc?: () => string | undefined;
   /** agent.clock_skew in ms: AD's version read after the ack is this change's only if it was set before the capture. */
   clockSkewMs?: () => number;
 }
@@ -37,7 +43,7 @@ export class Intake implements IntakeHandler {
   accept(frame: ChangeFrame): Promise<{ id: string }> {
     const reason = refusalFor(frame.account, frame.uac);
     if (reason) {
-      this.journal.write(EV.refused, { account: frame.account, reason, source: frame.source, dc: frame.dc });
+      this.journal.write(EV.refused, { account: frame.account, reason, source: frame.source, dc: this.dcOf(frame) });
       return Promise.reject(new RefusedChangeError(reason, `account ${frame.account} is never forwarded (${reason})`));
     }
     return new Promise((resolve, reject) => {
@@ -53,14 +59,22 @@ export class Intake implements IntakeHandler {
   private flush(): void {
     this.flushScheduled = false;
     const batch = this.batch.splice(0);
+    /** Batch entries whose 2000 is already journaled (inside the transaction, see below). */
+    const announced = new Set<number>();
     let results;
     try {
       results = this.outbox.insertChanges(
         batch.map(({ frame }) => ({
-          account: frame.account, targets: this.opts.targets(), source: frame.source, dc: frame.dc, rid: frame.rid, guid: frame.guid,
+          account: frame.account, targets: this.opts.targets(), source: frame.source, dc: this.dcOf(frame), rid: frame.rid, guid: frame.guid,
           kvno: frame.version?.kvno, pwdLastSet: frame.version?.pwdLastSet, capturedAt: frame.capturedAt, password: frame.password,
         })),
-        (rows) => {
+        (rows, inserted, index) => {
+          // A change superseded by its own insert (a version already delivered: the hook re-sends an object on every
+          // attribute change) gets its 3004 before the commit, like every final state — so its 2000 comes first.
+          if (rows.some((r) => r.captureId === inserted.captureId)) {
+            this.announce(batch[index]!.frame, inserted);
+            announced.add(index);
+          }
           for (const s of rows) this.journal.write(EV.superseded, { change: s.captureId, account: s.account, target: s.target, reason: 'not the newest captured change for this account' });
         },
       );
@@ -75,10 +89,7 @@ export class Intake implements IntakeHandler {
     let notifyNow = false;
     batch.forEach(({ frame, resolve }, i) => {
       const result = results[i]!;
-      this.journal.write(EV.captured, {
-        change: result.captureId, account: frame.account.toLowerCase(), source: frame.source, dc: frame.dc, rid: frame.rid,
-        kvno: frame.version?.kvno, capturedAt: frame.capturedAt, targets: result.ids.length,
-      });
+      if (!announced.has(i)) this.announce(frame, result);
       if (!frame.version && this.opts.readVersion) {
         const captureId = result.captureId;
         // After the ack on purpose: capture must never wait for the DC's LDAP answer.
@@ -96,8 +107,19 @@ export class Intake implements IntakeHandler {
     if (notifyNow) this.opts.onCommitted();
   }
 
+  private announce(frame: ChangeFrame, result: InsertResult): void {
+    this.journal.write(EV.captured, {
+      change: result.captureId, account: frame.account.toLowerCase(), source: frame.source, dc: this.dcOf(frame), rid: frame.rid,
+      kvno: frame.version?.kvno, capturedAt: frame.capturedAt, targets: result.ids.length,
+    });
+  }
+
   skipped(frame: SkipFrame): void {
-    this.journal.write(EV.hookSkipped, { account: frame.account, reason: frame.reason, source: frame.source, dc: frame.dc });
+    this.journal.write(EV.hookSkipped, { account: frame.account, reason: frame.reason, source: frame.source, dc: this.dcOf(frame) });
+  }
+
+  private dcOf(frame: { dc?: string }): string {
+    return this.opts.dc?.() ?? frame.dc ?? os.hostname();
   }
 
   frameRejected(err: PwsyncError, peer: string): void {

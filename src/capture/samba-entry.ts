@@ -1,7 +1,7 @@
 // Turns one syncpasswords LDIF entry into an intake change frame (DESIGN §3.1) or a typed reason to skip it.
 // Pure. Never decodes the password of an account that must not travel (krbtgt, computers, deleted objects).
 
-import { refusalFor } from './account-filter.js';
+import { accountNameProblem, refusalFor } from './account-filter.js';
 import type { ChangeFrame } from './frame.js';
 import type { LdifEntry } from './ldif.js';
 import { guidToString, isGuidString, ridFromSid, sidToString } from '../directory/guid.js';
@@ -27,8 +27,8 @@ export type SambaEntryResult =
   | { kind: 'skip'; reason: SambaSkipReason; account?: string };
 
 export interface SambaEntryOptions {
-  /** Name of this DC for the frame's `dc` field. */
-  dc: string;
+  /** Name of this DC for the frame's `dc` field; without it the agent names the change with its agent.dc. */
+  dc?: string;
   /** Capture time; default now. */
   now?: Date;
 }
@@ -118,7 +118,8 @@ export function sambaEntryToChange(entry: LdifEntry, options: SambaEntryOptions)
   if (isTrue(entry, 'isDeleted') || isTrue(entry, 'isRecycled')) return { kind: 'skip', reason: 'deleted', ...accountField(entry) };
 
   const account = entry.text('sAMAccountName')?.trim();
-  if (!account || /[\u0000-\u001f\u007f]/.test(account)) return { kind: 'skip', reason: 'no-account' };
+  // A name the agent would refuse (control or invisible characters) cannot be addressed; report it, don't fail.
+  if (!account || accountNameProblem(account) !== undefined) return { kind: 'skip', reason: 'no-account' };
 
   const uac = intOf(entry, 'userAccountControl');
   const refusal = refusalFor(account, uac !== undefined && uac >= 0 ? uac : undefined);
@@ -137,7 +138,7 @@ export function sambaEntryToChange(entry: LdifEntry, options: SambaEntryOptions)
     v: 1,
     type: 'change',
     source: 'samba',
-    dc: options.dc,
+    ...(options.dc ? { dc: options.dc } : {}),
     account,
     capturedAt: (options.now ?? new Date()).toISOString(),
     password,
@@ -159,9 +160,10 @@ export function sambaEntryToChange(entry: LdifEntry, options: SambaEntryOptions)
   return { kind: 'change', frame, dropped };
 }
 
+/** The name of a skipped object, only when it is one the agent accepts in a skip frame. */
 function accountField(entry: LdifEntry): { account?: string } {
   const a = entry.text('sAMAccountName')?.trim();
-  return a ? { account: a } : {};
+  return a && accountNameProblem(a) === undefined ? { account: a } : {};
 }
 
 /** Every attribute that is neither mapped nor secret, as UTF-8 text; what cannot be text is dropped by name. */

@@ -6,6 +6,7 @@ import { parseLdifEntry, type LdifEntry } from './ldif.js';
 import { sambaEntryToChange } from './samba-entry.js';
 import { encodeFrame, type IntakeReply } from './frame-codec.js';
 import { FrameTooLargeError } from '../errors.js';
+import { printableAccount } from './account-filter.js';
 
 type HookReply = IntakeReply;
 
@@ -20,8 +21,8 @@ function encodeIntakeFrame(message: unknown): Buffer | undefined {
 }
 
 export interface ForwardOptions {
-  /** This DC's name for the frame's `dc` field. */
-  dc: string;
+  /** This DC's name for the frame's `dc` field; without it the agent uses its configured agent.dc. */
+  dc?: string;
   /** Sends one encoded frame and resolves with the agent's reply (wipes the bytes); rejects when unreachable. */
   send: (bytes: Buffer) => Promise<HookReply>;
   now?: Date;
@@ -56,10 +57,10 @@ export async function forwardSambaObject(ldif: Buffer, opts: ForwardOptions): Pr
   }
 
   if (result.kind === 'skip') {
-    const frame = { v: 1, type: 'skip', source: 'samba', dc: opts.dc, reason: result.reason, ...(result.account ? { account: result.account.slice(0, 256) } : {}) };
+    const frame = { v: 1, type: 'skip', source: 'samba', ...dcField(opts), reason: result.reason, ...(result.account ? { account: result.account.slice(0, 256) } : {}) };
     const reply = await ask(opts, encodeIntakeFrame(frame)!);
     if (!reply.ok) return { done: false, message: refusedBy('skip report', result.account, reply) };
-    return { done: true, line: `DONE-EXIT: skip ${result.reason}${result.account ? ` ${result.account}` : ''}` };
+    return { done: true, line: `DONE-EXIT: skip ${result.reason}${result.account ? ` ${printableAccount(result.account)}` : ''}` };
   }
 
   const frame = result.frame;
@@ -73,15 +74,15 @@ export async function forwardSambaObject(ldif: Buffer, opts: ForwardOptions): Pr
       note = ' (attributes left out: frame too large)';
       bytes = encodeIntakeFrame(frame);
     }
-    if (!bytes) return { done: false, message: `the change for ${frame.account} does not fit in one intake frame [E_FRAME_TOO_LARGE]` };
+    if (!bytes) return { done: false, message: `the change for ${printableAccount(frame.account)} does not fit in one intake frame [E_FRAME_TOO_LARGE]` };
     const reply = await ask(opts, bytes);
     if (reply.ok) {
       const kvno = frame.version?.kvno === undefined ? '' : ` kvno=${frame.version.kvno}`;
-      return { done: true, line: `DONE-EXIT: queued ${frame.account}${kvno} change=${reply.id}${note}` };
+      return { done: true, line: `DONE-EXIT: queued ${printableAccount(frame.account)}${kvno} change=${printableAccount(reply.id, 64)}${note}` };
     }
     // A refusal is the agent's final word on this account (krbtgt, computer, …) and already journaled (2001):
     // failing would stop syncpasswords on this object forever. Any other error may pass: fail, retry later.
-    if (reply.code === 'E_REFUSED') return { done: true, line: `DONE-EXIT: refused ${frame.account}` };
+    if (reply.code === 'E_REFUSED') return { done: true, line: `DONE-EXIT: refused ${printableAccount(frame.account)}` };
     return { done: false, message: refusedBy('change', frame.account, reply) };
   } finally {
     frame.password = '';
@@ -97,5 +98,11 @@ async function ask(opts: ForwardOptions, bytes: Buffer): Promise<HookReply> {
 }
 
 function refusedBy(what: string, account: string | undefined, reply: { code: string; message: string }): string {
-  return `the agent did not accept the ${what}${account ? ` for ${account}` : ''}: ${reply.message} [${reply.code}]`;
+  // The agent's message is its own words, but it is printed on the hook's output: one line, no control characters.
+  return `the agent did not accept the ${what}${account ? ` for ${printableAccount(account)}` : ''}: ${printableAccount(String(reply.message), 300)} [${printableAccount(String(reply.code), 40)}]`;
+}
+
+/** The frame's `dc` field, when the hook was told one (else the agent names itself: agent.dc). */
+function dcField(opts: ForwardOptions): { dc?: string } {
+  return opts.dc ? { dc: opts.dc } : {};
 }

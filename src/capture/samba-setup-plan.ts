@@ -51,6 +51,8 @@ export interface HookWrapperInput {
   /** Absolute path of dist/src/cli/main.js. */
   mainJs: string;
   socket: string;
+  /** agent.dc, when configured: names the DC in every frame (the agent falls back to its own agent.dc anyway). */
+  dc?: string;
 }
 
 /**
@@ -65,7 +67,7 @@ export function hookWrapperScript(w: HookWrapperInput): string {
 # samba-tool user syncpasswords runs this once per changed object with the object's LDIF on stdin. Its output must
 # start with "DONE-EXIT: " (pwsync prints that only after the agent committed the change); anything else stops
 # syncpasswords, which then resumes from its cache at the same object when restarted. Never prints the password.
-exec ${shellQuote(w.node)} --no-warnings ${shellQuote(w.mainJs)} samba-hook --socket ${shellQuote(w.socket)}
+exec ${shellQuote(w.node)} --no-warnings ${shellQuote(w.mainJs)} samba-hook --socket ${shellQuote(w.socket)}${w.dc ? ` --dc ${shellQuote(w.dc)}` : ''}
 `;
 }
 

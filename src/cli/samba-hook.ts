@@ -6,7 +6,6 @@
 // Start-up matters (one process per change): only node:os, node:net, node:util and the pure LDIF/entry modules
 // load on this path. No zod, yaml, ldapts or SQLite; --config (slower) is loaded only when no socket is given.
 
-import os from 'node:os';
 import { parse } from './args.js';
 import { MAX_LDIF_BYTES } from '../capture/ldif.js';
 import { forwardSambaObject } from '../capture/samba-forward.js';
@@ -28,7 +27,8 @@ export async function sambaHookCommand(argv: string[]): Promise<number> {
     if (!ldif) return failed(`the LDIF on stdin exceeds ${MAX_LDIF_BYTES} bytes [E_LDIF]`, 1);
     let outcome;
     try {
-      outcome = await forwardSambaObject(ldif, { dc: a.dc ?? os.hostname(), send: (bytes) => sendFrameBytes(socket, bytes, timeoutMs) });
+      // Without --dc the frame names no DC and the agent uses its own agent.dc (default: the host name).
+      outcome = await forwardSambaObject(ldif, { dc: a.dc, send: (bytes) => sendFrameBytes(socket, bytes, timeoutMs) });
     } finally {
       ldif.fill(0);
     }

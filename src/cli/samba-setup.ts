@@ -73,11 +73,13 @@ async function setup(o: SetupOptions): Promise<number> {
 
   // 2. config: the agent's socket and the targets' external-ID attributes.
   let socket: string | undefined;
+  let agentDc: string | undefined;
   let attributes: string[] | undefined;
   try {
     const { loadConfig } = await import('../config/load.js');
     const loaded = loadConfig(o.config, o.secret);
     socket = loaded.config.agent.intake.socket;
+    agentDc = loaded.config.agent.dc;
     attributes = syncpasswordsAttributes(loaded.config.targets.map((t) => t.attribute.user.ad_bind.externalId));
     say('PASS', 'config', `${loaded.configPath} (intake socket ${socket})`);
   } catch (err) {
@@ -145,7 +147,7 @@ async function setup(o: SetupOptions): Promise<number> {
 
   // 8. the hook wrapper (syncpasswords runs --script without arguments, so the command line lives in a script)
   const mainJs = fileURLToPath(new URL('./main.js', import.meta.url));
-  const wrapper = socket ? hookWrapperScript({ node: process.execPath, mainJs, socket }) : undefined;
+  const wrapper = socket ? hookWrapperScript({ node: process.execPath, mainJs, socket, dc: agentDc }) : undefined;
   const privateDir = await param('private dir');
   const cacheLdb = path.resolve(privateDir ?? '/var/lib/samba/private', o.cacheLdb ?? CACHE_NAME);
   if (wrapper) {
@@ -214,7 +216,9 @@ function canConnect(socket: string): Promise<boolean> {
 
 /**
  * The samba daemon encrypts with the PUBLIC key from ITS GNUPGHOME (LDAP, kpasswd and SAMR changes); a daemon
- * started without GNUPGHOME silently stores no Primary:SambaGPG. Looks at the running process's environment.
+ * started without GNUPGHOME silently stores no Primary:SambaGPG. That cannot be verified from outside: samba
+ * rewrites its process title over /proc/<pid>/environ, so what is read there may be stale or another string. The
+ * line therefore never says PASS; only a real password change proves it (docs/operations-samba.md, "Verify capture").
  */
 async function checkSambaDaemonGpg(
   smbConf: string,
@@ -228,17 +232,9 @@ async function checkSambaDaemonGpg(
   } catch {
     /* no pid file */
   }
-  let environ: string | undefined;
-  try {
-    if (pid) environ = readFileSync(`/proc/${pid}/environ`, 'latin1');
-  } catch {
-    /* not running or not readable */
-  }
-  if (environ === undefined) {
-    say('WARN', 'samba daemon GNUPGHOME', `cannot see the environment of the samba daemon (pid file in ${pidDir ?? '?'}, ${smbConf})`,
-      'make sure samba runs with GNUPGHOME set to a keyring holding the public key');
-    return;
-  }
-  const home = environ.split('\0').find((v) => v.startsWith('GNUPGHOME='))?.slice('GNUPGHOME='.length);
-  say('PASS', 'samba daemon GNUPGHOME', home ? `samba (pid ${pid}) runs with GNUPGHOME=${home}` : `samba (pid ${pid}) uses root's default keyring (~/.gnupg)`);
+  const verify = 'change the password of a test account over LDAP or kpasswd and check that `pwsync queue list --state done` '
+    + 'or the journal (event 3000/2000) shows it (docs/operations-samba.md, "Verify capture")';
+  say('WARN', 'samba daemon GNUPGHOME',
+    `not verified: the keyring the running samba daemon${pid ? ` (pid ${pid})` : ''} encrypts with cannot be read from outside (${smbConf})`,
+    `make sure samba is started with GNUPGHOME set to a keyring holding the public key, then ${verify}`);
 }

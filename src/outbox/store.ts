@@ -54,6 +54,12 @@ export interface InsertResult {
   superseded: SupersededRow[];
 }
 
+/**
+ * Called inside the insert transaction, before its commit, once per inserted change (`index` in the batch) with the
+ * rows that insert made final — possibly among them the new change's own rows (`inserted.captureId`).
+ */
+export type SupersededCallback = (rows: readonly SupersededRow[], inserted: InsertResult, index: number) => void;
+
 export interface SupersededRow {
   id: string;
   captureId: string;
@@ -182,7 +188,7 @@ export class Outbox {
    * Commits a captured change for every target in one transaction and supersedes older open rows of the same
    * (account, target) — unless the older row carries a newer password version, in which case the new row is the stale one.
    */
-  insertChange(c: NewChange, onSuperseded?: (rows: readonly SupersededRow[]) => void): InsertResult {
+  insertChange(c: NewChange, onSuperseded?: SupersededCallback): InsertResult {
     return this.insertChanges([c], onSuperseded)[0]!;
   }
 
@@ -190,11 +196,11 @@ export class Outbox {
    * Group commit: several captured changes in one fsynced transaction (intake batches what arrives together), so
    * concurrent captures share one disk sync instead of queueing behind each other's.
    */
-  insertChanges(cs: readonly NewChange[], onSuperseded?: (rows: readonly SupersededRow[]) => void): InsertResult[] {
-    return this.write(() => this.durable(() => this.db.transaction(() => cs.map((c) => this.insertOne(c, onSuperseded)))()));
+  insertChanges(cs: readonly NewChange[], onSuperseded?: SupersededCallback): InsertResult[] {
+    return this.write(() => this.durable(() => this.db.transaction(() => cs.map((c, i) => this.insertOne(c, i, onSuperseded)))()));
   }
 
-  private insertOne(c: NewChange, onSuperseded?: (rows: readonly SupersededRow[]) => void): InsertResult {
+  private insertOne(c: NewChange, index: number, onSuperseded?: SupersededCallback): InsertResult {
     const captureId = randomUUID();
     const account = c.account.toLowerCase();
     const now = this.now();
@@ -239,7 +245,7 @@ export class Outbox {
       }
       // Inside the transaction, before the commit: an acked change that this commit makes final must never end
       // up without its event, even if the process dies right after the commit.
-      onSuperseded?.(superseded);
+      onSuperseded?.(superseded, { captureId, ids, superseded }, index);
     }
     return { captureId, ids, superseded };
   }

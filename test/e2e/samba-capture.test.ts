@@ -194,6 +194,9 @@ describe('Samba syncpasswords capture end to end', () => {
     for (const item of ['root', 'config', 'samba-tool', 'smb.conf', 'cleartext', 'gpg secret key', 'python3-gpg', 'agent', 'hook', 'syncpasswords cache'])
       assert.match(init.output, new RegExp(`^PASS ${item}: `, 'm'), `PASS ${item}\n${init.output}`);
     assert.doesNotMatch(init.output, /^FAIL /m);
+    // What setup cannot see (the daemon's keyring: samba's process title overwrites /proc/<pid>/environ) is never a PASS.
+    assert.match(init.output, /^WARN samba daemon GNUPGHOME: not verified: /m);
+    assert.doesNotMatch(init.output, /^PASS samba daemon GNUPGHOME/m);
     // The cache holds exactly pwsync's attributes and the wrapper as script (cacheDifferences is unit-tested).
     const again = await runProcess(process.execPath, args, { env: dcEnv(dc) });
     assert.equal(again.code, 0, again.output);
@@ -342,6 +345,23 @@ describe('Samba syncpasswords capture end to end', () => {
       const ev = await waitEvent((e) => after_(ts)(e) && e.account === 'mallory' && [2005, 2006, 3000].includes(e.id), ARRIVAL_MS + 5_000);
       assert.ok([2005, 2006].includes(ev.id), `out of scope or outside base_dn, got ${ev.id}`);
       assert.equal(stack.emulator.requestLog().length, requestsBefore, 'no request to IIJ');
+    });
+
+    await t.test('a sAMAccountName rename (samba-tool user rename) sends nothing: same AD object, same password', async () => {
+      const old = pw('rold');
+      const name = await twin('sren', old);
+      await arrives(name, old, new Date(0).toISOString());
+      const writes = stack.emulator.getUser({ externalId: externalId(name) })!.passwordSetCount;
+      const requests = stack.emulator.requestLog().length;
+      const renamed = uniqueName('sren');
+      const ts = since();
+      await sambaTool(dc!, ['user', 'rename', name, `--samaccountname=${renamed}`]);
+      // syncpasswords hands the renamed object over (same objectGUID, same kvno): the agent knows that version of
+      // this object was delivered, whatever it was called then.
+      const ev = await waitEvent((e) => after_(ts)(e) && e.account === renamed.toLowerCase() && [3000, 3004, 3006].includes(e.id), ARRIVAL_MS + 5_000);
+      assert.equal(ev.id, 3004, `the rename is superseded at intake, got ${ev.id}`);
+      assert.equal(stack.emulator.getUser({ externalId: externalId(name) })!.passwordSetCount, writes, 'no second write');
+      assert.equal(stack.emulator.requestLog().length, requests, 'no request at all (not even a search)');
     });
 
     assert.equal(loop.proc.exitCode, null, `the loop is still running:\n${loop.output.slice(-2000)}`);

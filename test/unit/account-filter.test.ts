@@ -17,6 +17,12 @@ describe('refusalFor', () => {
     for (const a of ['krbtgt_abc', 'krbtgt_AzureAD', 'krbtgt_']) assert.equal(refusalFor(a), 'krbtgt', a);
   });
 
+  it('normalises before deciding: white space, no-break space, zero-width characters, full-width letters', () => {
+    for (const a of ['krbtgt ', ' krbtgt', 'krbtgt\u00a0', 'krbtgt\u200b', '\ufeffkrbtgt', 'kr\u200dbtgt', 'ＫＲＢＴＧＴ', 'ｋｒｂｔｇｔ_１', 'krbtgt\u3000'])
+      assert.equal(refusalFor(a), 'krbtgt', JSON.stringify(a));
+    for (const a of ['PC01$ ', 'PC01$\u00a0', 'PC01＄', 'PC01$\u200b', ' PC01$']) assert.equal(refusalFor(a), 'computer', JSON.stringify(a));
+  });
+
   it('allows names that only contain krbtgt elsewhere', () => {
     for (const a of ['krbtgtx', 'xkrbtgt', 'krbtgt-1', 'my_krbtgt_1']) assert.equal(refusalFor(a), undefined, a);
   });

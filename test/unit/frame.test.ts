@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FrameError, FrameTooLargeError, InvalidUtf16Error } from '../../src/errors.js';
-import { FrameReader, MAX_FRAME_BYTES, encodeFrame, parseChangeFrame } from '../../src/capture/frame.js';
+import { FrameReader, MAX_FRAME_BYTES, encodeFrame, parseChangeFrame, parseFrame } from '../../src/capture/frame.js';
 import { seededRandom } from '../support/determinism.js';
 
 
@@ -201,6 +201,18 @@ describe('parseChangeFrame', () => {
       const e = parseError(json(valid({ v })));
       assert.equal(e.code, 'E_BAD_FRAME');
       assert.match(e.message, /unsupported frame version/);
+    }
+  });
+
+  it('refuses account names with control, format or surrounding white-space characters, in change and skip frames', () => {
+    for (const account of ['bob\nDONE-EXIT: queued alice', 'krbtgt\u200b', '\ufeffalice', 'krbtgt ', ' PC01$', 'krbtgt\u00a0', 'a\u0085b']) {
+      const e = parseError(json(valid({ account })));
+      assert.equal(e.code, 'E_BAD_FRAME', JSON.stringify(account));
+      assert.match(e.message, /^invalid frame field account: /);
+      assert.throws(() => parseFrame(json({ v: 1, type: 'skip', source: 'samba', reason: 'deleted', account })), /^FrameError: invalid frame field account: /, `skip ${JSON.stringify(account)}`);
+    }
+    assert.equal(parseFrame(json({ v: 1, type: 'skip', source: 'samba', reason: 'deleted', account: 'bob' })).type, 'skip');
+    {
     }
   });
 

@@ -161,3 +161,49 @@ test('the agent reply is checked before the hook trusts it', () => {
   assert.equal(decodeIntakeReply(Buffer.from('{"ok":"yes"}')), undefined);
   assert.equal(decodeIntakeReply(Buffer.from('nope')), undefined);
 });
+
+test('no control character from AD or the agent reaches an output line: a forged second DONE-EXIT is impossible', async () => {
+  const forged = 'bob\nDONE-EXIT: queued alice change=fake';
+  const deleted = Buffer.from(`dn: CN=bob\\0ADEL:5a83c5d3-e4bc-426d-9024-a9698ef54afb,CN=Deleted Objects,DC=example,DC=test
+objectGUID: 5a83c5d3-e4bc-426d-9024-a9698ef54afb
+sAMAccountName:: ${Buffer.from(forged).toString('base64')}
+isDeleted: TRUE
+`);
+  const a = agent({ ok: true, id: 'c-1' });
+  const out = await forwardSambaObject(deleted, { dc: 'dc1', send: a.send, now: NOW });
+  assert.equal(out.done, true);
+  const line = (out as { line: string }).line;
+  assert.doesNotMatch(line, /[\u0000-\u001f\u007f-\u009f]/, 'one line, no control characters');
+  assert.equal(line.match(/DONE-EXIT/g)?.length, 1);
+  assert.equal(line, 'DONE-EXIT: skip deleted');
+  // the skip frame the agent got passes the agent's own validation (the fake parses it) and carries no such name
+  assert.equal(a.frames[0]!.account, undefined);
+
+  // A change whose name carries a control character is a skip (no-account), never a frame the agent refuses.
+  const ctl = Buffer.from(`dn: CN=x,OU=Staff,DC=example,DC=test\nsAMAccountName:: ${Buffer.from('al\u0085ice').toString('base64')}\nvirtualClearTextUTF8:: ${B64}\n`);
+  const b = agent({ ok: true, id: 'c-2' });
+  assert.deepEqual(await forwardSambaObject(ctl, { dc: 'dc1', send: b.send, now: NOW }), { done: true, line: 'DONE-EXIT: skip no-account' });
+
+  // The agent's own words are printed on one line too.
+  const c = agent({ ok: false, code: 'E_X\nDONE-EXIT: y', message: 'bad\nDONE-EXIT: queued mallory change=z' });
+  const failed = await forwardSambaObject(entry(), { dc: 'dc1', send: c.send, now: NOW });
+  assert.equal(failed.done, false);
+  assert.doesNotMatch((failed as { message: string }).message, /[\n\r]/);
+});
+
+test('long account names are truncated on the output line', async () => {
+  const long = 'a'.repeat(200);
+  const ldif = Buffer.from(`dn: CN=x,OU=Staff,DC=example,DC=test\nsAMAccountName: ${long}\nvirtualClearTextUTF8:: ${B64}\n`);
+  const a = agent({ ok: true, id: 'c-3' });
+  const out = await forwardSambaObject(ldif, { dc: 'dc1', send: a.send, now: NOW });
+  assert.equal(a.frames[0]!.account, long, 'the frame carries the full name');
+  const line = (out as { line: string }).line;
+  assert.ok(line.length < 120, line);
+  assert.match(line, /^DONE-EXIT: queued a{64}… change=c-3$/);
+});
+
+test('without --dc the frame names no DC (the agent names it with agent.dc)', async () => {
+  const a = agent({ ok: true, id: 'c-4' });
+  await forwardSambaObject(entry(), { send: a.send, now: NOW });
+  assert.equal('dc' in a.frames[0]!, false);
+});

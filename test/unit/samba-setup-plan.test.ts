@@ -38,6 +38,9 @@ test('the wrapper script runs the hook with the socket baked in, quoting every p
   writeFileSync(wrapper, hookWrapperScript({ node: fakeNode, mainJs: "/opt/pw sync/main.js", socket: "/run/it's.sock" }));
   chmodSync(wrapper, 0o755);
   assert.equal(execFileSync(wrapper, [], { encoding: 'utf8' }), "[--no-warnings][/opt/pw sync/main.js][samba-hook][--socket][/run/it's.sock]");
+  // agent.dc configured: the wrapper names the DC, quoted like the rest
+  writeFileSync(wrapper, hookWrapperScript({ node: fakeNode, mainJs: "/opt/pw sync/main.js", socket: "/run/it's.sock", dc: "dc 1'a" }));
+  assert.equal(execFileSync(wrapper, [], { encoding: 'utf8' }), "[--no-warnings][/opt/pw sync/main.js][samba-hook][--socket][/run/it's.sock][--dc][dc 1'a]");
   assert.equal(shellQuote("a'b"), `'a'\\''b'`);
 });
 
