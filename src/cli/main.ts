@@ -33,7 +33,7 @@ Usage:
   pwsync emulate [--port N] [--seed FILE]         run the IIJ ID Service API emulator
   pwsync help
 
-Exit codes: 0 ok, 1 failed, 2 usage or configuration error.`;
+Exit codes: 0 ok, 1 failed (status: a target is paused), 2 usage or configuration error, 3 status: agent not started yet.`;
 
 type Command = (argv: string[]) => Promise<number>;
 

@@ -7,7 +7,7 @@ import { OUTBOX_FILE } from '../agent.js';
 import { Outbox, type ChangeRow } from '../outbox/store.js';
 import { FINAL_STATES, OPEN_STATES, type ChangeState } from '../outbox/states.js';
 import { fail, parseWithPositionals } from './args.js';
-import { EV } from '../journal/catalogue.js';
+import { dropChange, retryChange } from '../outbox/operator.js';
 import { Journal } from '../journal/journal.js';
 
 const ALL_STATES: readonly string[] = [...OPEN_STATES, ...FINAL_STATES];
@@ -53,29 +53,23 @@ export async function queueCommand(argv: string[]): Promise<number> {
       if (!id) return fail(`queue ${action}: give a change ID`);
       // Writes go through the agent's own file with the same pragmas; no key is needed to retry or drop a row.
       const outbox = new Outbox(file, Buffer.alloc(32));
+      // The agent's journal shows an operator's act like the console's (5000/5001), journaled before the commit.
+      const journal = new Journal({ file: config.log.file, level: config.log.loglevel });
       try {
-        const ok = (action === 'retry' ? outbox.retryNow(id) : outbox.drop(id)) > 0;
-        if (!ok) {
-          const row = outbox.get(id);
+        const r = action === 'retry' ? retryChange(outbox, journal, id, 'cli') : dropChange(outbox, journal, id, 'cli');
+        if (!r.ok) {
           return fail(
-            !row
+            r.why === 'no-change'
               ? `queue ${action}: no change ${id}`
-              : action === 'retry' && !row.hasSecret
-                ? `queue retry: change ${id} is ${row.state} and its sealed password is gone; the user must change the password again`
-                : `queue ${action}: change ${id} is ${row.state}; only pending, waiting and parked changes can be ${action === 'retry' ? 'retried' : 'dropped'}`,
+              : r.why === 'not-sealed'
+                ? `queue retry: change ${id} is ${r.state} and its sealed password is gone; the user must change the password again`
+                : `queue ${action}: change ${id} is ${r.state}; only pending, waiting and parked changes can be ${action === 'retry' ? 'retried' : 'dropped'}`,
           );
         }
-        // The agent's journal must show an operator's act like the console's (5000/5001): a dropped change is final
-        // and invariant 1 wants a final state with its event (found by test/integration/guarantees-queue).
-        const row = outbox.get(id);
-        const journal = new Journal({ file: config.log.file, level: config.log.loglevel });
-        journal.write(action === 'retry' ? EV.operatorRetry : EV.operatorDrop, {
-          change: row?.captureId ?? id, account: row?.account, target: row?.target, code: action === 'drop' ? 'E_DROPPED' : undefined, remote: 'cli',
-        });
-        journal.close();
         process.stdout.write(`${action === 'retry' ? 'retrying' : 'dropped'} ${id}\n`);
         return 0;
       } finally {
+        journal.close();
         outbox.close();
       }
     }

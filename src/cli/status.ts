@@ -1,5 +1,6 @@
 // `pwsync status`: what an operator needs at a glance, read from the outbox (works while the agent runs).
 
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Outbox } from '../outbox/store.js';
 import { loadConfig } from '../config/load.js';
@@ -7,11 +8,23 @@ import { OUTBOX_FILE } from '../agent.js';
 import { fail, parse } from './args.js';
 import { readStatus, type StatusReport } from '../outbox/status.js';
 
+/**
+ * Exit codes (docs/operations.md §3): 0 every target runs, 1 a target is paused, 2 configuration error, 3 the agent
+ * has not started yet (no outbox): monitoring must not read a fresh installation as a paused target.
+ */
+export const STATUS_NOT_STARTED = 3;
+
 export async function statusCommand(argv: string[]): Promise<number> {
   const a = parse(argv, { config: { type: 'string' }, secret: { type: 'string' }, json: { type: 'boolean' } });
   if (!a.config) return fail('status: --config FILE is required');
   const { config } = loadConfig(a.config, a.secret);
-  const outbox = Outbox.openReadOnly(path.join(config.agent.data_dir, OUTBOX_FILE));
+  const file = path.join(config.agent.data_dir, OUTBOX_FILE);
+  if (!existsSync(file)) {
+    const why = `not started yet: no outbox at ${file} (the agent creates it at its first start)`;
+    process.stdout.write(a.json ? JSON.stringify({ state: 'not-started', outbox: file }, null, 2) + '\n' : `${why}\n`);
+    return STATUS_NOT_STARTED;
+  }
+  const outbox = Outbox.openReadOnly(file);
   try {
     const report = readStatus(outbox, Date.now());
     process.stdout.write(a.json ? JSON.stringify(report, null, 2) + '\n' : formatStatus(report));

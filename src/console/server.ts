@@ -14,7 +14,7 @@ import { createAdUserSource, type InScopeUserSource } from '../coverage/ad-users
 import { coverageCsv, coverageReport, notSynced } from '../coverage/report.js';
 import { createMetrics, type PwsyncMetrics } from '../metrics/metrics.js';
 import { healthVerdict } from '../metrics/health.js';
-import { dropChange, retryChange } from './actions.js';
+import { dropChange, retryChange } from '../outbox/operator.js';
 import { CONSOLE_CSS, CONSOLE_JS } from './assets.js';
 import { bucketPerMinute, type ChartPoint } from './chart.js';
 import { readJournalTail, searchEvents } from './journal-tail.js';
@@ -263,17 +263,16 @@ export async function startConsole(deps: ConsoleDeps): Promise<RunningConsole> {
         return redirect(res, '/login', { 'Set-Cookie': clearedCookie() });
       }
       const id = form.get('id') ?? '';
+      const remote = req.socket.remoteAddress ?? 'unknown';
       if (url.pathname === '/changes/retry') {
-        const r = retryChange(deps.outbox, id);
-        if (!r.ok) return redirect(res, `/queue?error=${/erased/.test(r.reason) ? 'not-sealed' : r.reason === 'no such change' ? 'no-change' : 'not-open'}`);
-        deps.journal.write(EV.operatorRetry, { change: r.captureId, account: r.account, target: r.target, remote: req.socket.remoteAddress ?? 'unknown' });
+        const r = retryChange(deps.outbox, deps.journal, id, remote);
+        if (!r.ok) return redirect(res, `/queue?error=${r.why}`);
         deps.delivery.notify();
         return redirect(res, '/queue?ok=retried');
       }
       if (url.pathname === '/changes/drop') {
-        const r = dropChange(deps.outbox, id);
-        if (!r.ok) return redirect(res, `/queue?error=${r.reason === 'no such change' ? 'no-change' : 'not-open'}`);
-        deps.journal.write(EV.operatorDrop, { change: r.captureId, account: r.account, target: r.target, code: 'E_DROPPED', remote: req.socket.remoteAddress ?? 'unknown' });
+        const r = dropChange(deps.outbox, deps.journal, id, remote);
+        if (!r.ok) return redirect(res, `/queue?error=${r.why}`);
         return redirect(res, '/queue?ok=dropped');
       }
       throw new HttpError(404, 'not found');

@@ -60,6 +60,15 @@ export interface InsertResult {
  */
 export type SupersededCallback = (rows: readonly SupersededRow[], inserted: InsertResult, index: number) => void;
 
+/** A row an operator action applies to. */
+export interface OperatorRow {
+  id: string;
+  captureId: string;
+  account: string;
+  target: string;
+  state: ChangeState;
+}
+
 export interface SupersededRow {
   id: string;
   captureId: string;
@@ -304,24 +313,41 @@ export class Outbox {
   /**
    * Operator retry: the open rows of `id` (a row id, or a change id for all its targets) become due now, and the
    * not-provisioned horizon starts again — only while the sealed password exists (only the user can make a new one).
-   * Returns how many rows changed.
+   * `beforeCommit` sees the rows inside the transaction, before its commit (operators' acts are journaled first).
    */
-  retryNow(id: string): number {
-    return this.write(
-      () =>
-        this.stmt(
-            `UPDATE changes SET state = 'pending', next_attempt_at = ?, waiting_since = NULL
-             WHERE (id = ? OR capture_id = ?) AND state IN ('pending','waiting','parked') AND box IS NOT NULL AND nonce IS NOT NULL`,
-          )
-          .run(this.now(), id, id).changes,
+  retryNow(id: string, beforeCommit?: (rows: readonly OperatorRow[]) => void): OperatorRow[] {
+    const where = `(id = ? OR capture_id = ?) AND state IN ('pending','waiting','parked') AND box IS NOT NULL AND nonce IS NOT NULL`;
+    return this.operatorUpdate(where, `UPDATE changes SET state = 'pending', next_attempt_at = ?, waiting_since = NULL WHERE id = ? AND ${where}`, id, false, beforeCommit);
+  }
+
+  /**
+   * Operator drop: open, not in-flight rows of `id` end as `rejected` (E_DROPPED), sealed password erased in the same
+   * UPDATE. `beforeCommit` runs inside the (immediate) transaction after the rows are chosen and before the fsynced
+   * commit that makes them final: the caller journals there (write-ahead, like delivery; docs/architecture.md).
+   */
+  drop(id: string, beforeCommit?: (rows: readonly OperatorRow[]) => void): OperatorRow[] {
+    const where = `(id = ? OR capture_id = ?) AND state IN ('pending','waiting','parked')`;
+    return this.operatorUpdate(
+      where,
+      `UPDATE changes SET state = 'rejected', final_at = ?, nonce = NULL, box = NULL, last_error_code = 'E_DROPPED',
+         last_error = 'dropped by an operator' WHERE id = ? AND ${where}`,
+      id, true, beforeCommit,
     );
   }
 
-  /** Operator drop: open, not in-flight rows of `id` end as `rejected` (E_DROPPED), sealed password erased in the same UPDATE. */
-  drop(id: string): number {
-    const sql = `UPDATE changes SET state = 'rejected', final_at = ?, nonce = NULL, box = NULL, last_error_code = 'E_DROPPED',
-                   last_error = 'dropped by an operator' WHERE (id = ? OR capture_id = ?) AND state IN ('pending','waiting','parked')`;
-    return this.write(() => this.durable(() => this.stmt(sql).run(this.now(), id, id).changes));
+  private operatorUpdate(where: string, update: string, id: string, fsync: boolean, beforeCommit?: (rows: readonly OperatorRow[]) => void): OperatorRow[] {
+    const run = () =>
+      // immediate: the write lock is taken before the SELECT, so the delivery worker cannot claim a row in between.
+      this.db.transaction(() => {
+        const rows = (this.stmt(`SELECT id, capture_id, account, target, state FROM changes WHERE ${where} ORDER BY seq`).all(id, id) as Array<{ id: string; capture_id: string; account: string; target: string; state: ChangeState }>)
+          .map((r) => ({ id: r.id, captureId: r.capture_id, account: r.account, target: r.target, state: r.state }));
+        if (rows.length === 0) return rows;
+        beforeCommit?.(rows);
+        const upd = this.stmt(update);
+        for (const r of rows) upd.run(this.now(), r.id, id, id);
+        return rows;
+      }).immediate();
+    return this.write(() => (fsync ? this.durable(run) : run()));
   }
 
   /** Records, for every row of a capture that has none yet, the AD password version read right after capture. */

@@ -91,7 +91,7 @@ describe('core agent against emulator and Samba DC', () => {
     assert.equal(ev.code, 'E_NOT_PROVISIONED');
     assert.equal(agent.outbox.get(id)?.state, 'waiting');
     // Stop its background retries: later tests count requests and consume forced faults.
-    assert.equal(agent.outbox.drop(id), 1);
+    assert.equal(agent.outbox.drop(id).length, 1);
   });
 
   test('multibyte password: rejected before any request to IIJ', async (t) => {

@@ -73,6 +73,18 @@ describe('pwsync CLI against the emulator and the Samba DC', () => {
     assert.ok(!r.stdout.includes(weak) && !r.stdout.includes('Wrong-Passw0rd-for-test'), 'check output leaks a secret');
   });
 
+  test('status before the agent\'s first start: "not started yet", exit 3 (not 1, which means a paused target)', async (t) => {
+    if (!dc) return t.skip();
+    const dir = path.join(stack.dir, 'fresh');
+    writeStackConfig(dir, dc, stack.emulator.scimBase, stack.token);
+    const r = await run(['status', '--config', path.join(dir, 'config.yml')]);
+    assert.equal(r.code, 3, r.stdout + r.stderr);
+    assert.match(r.stdout, /^not started yet: no outbox at .*outbox\.sqlite/);
+    const j = await run(['status', '--config', path.join(dir, 'config.yml'), '--json']);
+    assert.equal(j.code, 3);
+    assert.equal((JSON.parse(j.stdout) as { state: string }).state, 'not-started');
+  });
+
   test('check: an invalid configuration names the key and exits 2', async (t) => {
     if (!dc) return t.skip();
     const dir = path.join(stack.dir, 'bad');
