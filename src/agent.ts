@@ -1,5 +1,6 @@
-// Wires the parts into a running agent: config → journal, keys, outbox, directory, targets, delivery, intake.
-// Owns start-up order (outbox before intake, so nothing is acked before it can be stored) and shutdown.
+// Wires the parts into a running agent: config → journal, keys, outbox, directory, targets, delivery, intake, and
+// the parts every agent has whether or not the console runs: metrics, /healthz and token-expiry warnings.
+// Owns start-up order (outbox before intake, so nothing is acked before it can be stored), reloads and shutdown.
 
 import os from 'node:os';
 import path from 'node:path';
@@ -18,6 +19,13 @@ import { errorCode } from './errors.js';
 import { Outbox } from './outbox/store.js';
 import { createTarget } from './targets/index.js';
 import type { RunningConsole } from './console/server.js';
+import type { RunningMetricsServer } from './metrics/server.js';
+import type { PwsyncMetrics } from './metrics/metrics.js';
+import { healthVerdict } from './metrics/health.js';
+import { CurrentConfig } from './config/current.js';
+import { TokenExpiryWarner } from './console/token-expiry.js';
+import { readJournalTail } from './console/journal-tail.js';
+import type { ConfigFile } from './config/schema.js';
 import type { Target } from './targets/target.js';
 
 export interface AgentOptions {
@@ -30,8 +38,14 @@ export interface AgentOptions {
 
 export interface RunningAgent {
   journal: Journal;
-  /** The console, /metrics and /healthz, when enabled and an admin token is configured. */
+  /** The console (with /metrics and /healthz), when enabled and an admin token is configured. */
   console?: RunningConsole;
+  /** /metrics and /healthz alone, when the console is enabled but has no admin token. */
+  metricsServer?: RunningMetricsServer;
+  /** The agent's metrics, when something serves them (console.enabled). */
+  metrics?: PwsyncMetrics;
+  /** The configuration in force (follows reloads). */
+  current: CurrentConfig;
   outbox: Outbox;
   delivery: DeliveryWorker;
   socketPath: string;
@@ -43,7 +57,10 @@ export const OUTBOX_FILE = 'outbox.sqlite';
 export const KEY_FILE = 'agent.key';
 
 export async function startAgent(loaded: LoadedConfig, opts: AgentOptions = {}): Promise<RunningAgent> {
-  let config = loaded.config;
+  // Every part reads the configuration in force through this holder (src/config/current.ts), never a start-up copy.
+  const current = new CurrentConfig(loaded);
+  const cfg = () => current.get().config;
+  const config = loaded.config;
   const secret = loaded.secret;
   const dataDir = config.agent.data_dir;
   const journal = opts.journal ?? new Journal({ file: config.log.file, stderr: config.log.stderr, level: config.log.loglevel });
@@ -62,19 +79,16 @@ export async function startAgent(loaded: LoadedConfig, opts: AgentOptions = {}):
     return { target, rule: cfg.attribute.user, ratePerSecond: cfg.rate_limit };
   });
   const delivery = new DeliveryWorker(outbox, directory, deliveryTargets, journal, {
-    concurrency: config.agent.concurrency,
-    retry: { initialMs: config.queue.retry.initial, maxMs: config.queue.retry.max },
-    maxAgeMs: config.queue.max_age,
-    notProvisionedHorizonMs: config.queue.not_provisioned_horizon,
+    ...deliveryOptionsOf(config),
     fingerprintKey: keys.fingerprintKey,
-    clockSkewMs: config.agent.clock_skew,
+    clockSkewMs: () => cfg().agent.clock_skew,
   });
   const intake = new Intake(outbox, journal, {
-    targets: () => config.targets.map((t) => t.name),
+    targets: () => cfg().targets.map((t) => t.name),
     onCommitted: () => delivery.notify(),
     readVersion: async (f) => (await directory.resolve({ account: f.account, rid: f.rid, guid: f.guid }, []))?.version,
-    clockSkewMs: () => config.agent.clock_skew,
-    dc: () => config.agent.dc,
+    clockSkewMs: () => cfg().agent.clock_skew,
+    dc: () => cfg().agent.dc,
   });
   let listener: IntakeListener;
   try {
@@ -88,24 +102,36 @@ export async function startAgent(loaded: LoadedConfig, opts: AgentOptions = {}):
   journal.write(EV.agentStarted, { pid: process.pid, dc: config.agent.dc ?? os.hostname(), targets: [...targets.keys()].join(','), version: 1 });
   journal.write(EV.intakeListening, { socket: config.agent.intake.socket });
 
-  let current = loaded;
+  // Token-expiry warnings (5003/5004) belong to the agent: journaled with or without the console.
+  const tokenWarnings = new TokenExpiryWarner(journal, () => cfg().targets, readJournalTail(config.log.file, 1024 * 1024));
+  tokenWarnings.check(Date.now());
+  const warnTimer = setInterval(() => tokenWarnings.check(Date.now()), 3_600_000);
+  warnTimer.unref();
+
   let reloading = Promise.resolve();
   /** Applies a changed config.yml / secret.yml without losing the queue; a paused target resumes after a good probe. */
   const reload = async (): Promise<void> => {
+    const now = current.get();
     let next: LoadedConfig;
     try {
-      next = loadConfig(current.configPath, current.secretPath);
+      next = loadConfig(now.configPath, now.secretPath);
     } catch (err) {
-      journal.write(EV.configReloadFailed, { file: current.configPath, error: (err as Error).message });
+      journal.write(EV.configReloadFailed, { file: now.configPath, error: (err as Error).message });
       return;
     }
+    // Name what changed (event 1002), and do nothing for a save that changed nothing.
+    const changedFiles = [
+      ...(JSON.stringify(next.config) !== JSON.stringify(now.config) ? [next.configPath] : []),
+      ...(JSON.stringify(next.secret) !== JSON.stringify(now.secret) ? [next.secretPath] : []),
+    ];
+    if (changedFiles.length === 0) return;
     const needsRestart = ['agent.data_dir', 'agent.intake.socket', 'log.file'].filter((k) => {
       const [a, b] = k.split('.') as [keyof LoadedConfig['config'], string];
       const x = (next.config[a] as Record<string, unknown>)[b];
-      const y = (current.config[a] as Record<string, unknown>)[b];
-      return JSON.stringify(x) !== JSON.stringify(y) && !(k === 'agent.intake.socket' && JSON.stringify(next.config.agent.intake) === JSON.stringify(current.config.agent.intake));
+      const y = (now.config[a] as Record<string, unknown>)[b];
+      return JSON.stringify(x) !== JSON.stringify(y) && !(k === 'agent.intake.socket' && JSON.stringify(next.config.agent.intake) === JSON.stringify(now.config.agent.intake));
     });
-    if (JSON.stringify(next.config.ad) !== JSON.stringify(current.config.ad) || next.secret.ad.ldap.server.password !== current.secret.ad.ldap.server.password) {
+    if (JSON.stringify(next.config.ad) !== JSON.stringify(now.config.ad) || next.secret.ad.ldap.server.password !== now.secret.ad.ldap.server.password) {
       const old = directory;
       directory = createLdapDirectory(next.config.ad.ldap, next.secret.ad.ldap.server.password);
       delivery.setDirectory(directory);
@@ -113,8 +139,8 @@ export async function startAgent(loaded: LoadedConfig, opts: AgentOptions = {}):
     }
     const replaced: string[] = [];
     for (const t of next.config.targets) {
-      const before = current.config.targets.find((x) => x.name === t.name);
-      const same = before && JSON.stringify(before) === JSON.stringify(t) && JSON.stringify(current.secret.targets[t.name]) === JSON.stringify(next.secret.targets[t.name]);
+      const before = now.config.targets.find((x) => x.name === t.name);
+      const same = before && JSON.stringify(before) === JSON.stringify(t) && JSON.stringify(now.secret.targets[t.name]) === JSON.stringify(next.secret.targets[t.name]);
       if (same) continue;
       const target = createTarget(t, next.secret.targets[t.name]);
       const old = targets.get(t.name);
@@ -129,9 +155,9 @@ export async function startAgent(loaded: LoadedConfig, opts: AgentOptions = {}):
       targets.delete(name);
       delivery.removeTarget(name);
     }
-    current = next;
-    config = next.config;
-    journal.write(EV.configReloaded, { file: next.configPath, targetsReplaced: replaced.join(',') || undefined, restartNeeded: needsRestart.join(',') || undefined });
+    delivery.updateOptions(deliveryOptionsOf(next.config));
+    current.replace(next);
+    journal.write(EV.configReloaded, { file: changedFiles.join(','), targetsReplaced: replaced.join(',') || undefined, restartNeeded: needsRestart.join(',') || undefined });
     for (const name of replaced) {
       if (!delivery.targetHealth().get(name)?.paused) continue;
       try {
@@ -141,6 +167,7 @@ export async function startAgent(loaded: LoadedConfig, opts: AgentOptions = {}):
         journal.write(EV.targetProbeFailed, { target: name, code: errorCode(err), error: err instanceof Error && 'code' in err ? err.message : 'probe failed' });
       }
     }
+    tokenWarnings.check(Date.now());
     delivery.notify();
   };
   const stopWatching = watchConfigFiles([loaded.configPath, loaded.secretPath], () => {
@@ -149,12 +176,32 @@ export async function startAgent(loaded: LoadedConfig, opts: AgentOptions = {}):
 
   let stopped = false;
   let consoleServer: RunningConsole | undefined;
-  if (config.console.enabled && secret.console.admin_token) {
+  let metricsServer: RunningMetricsServer | undefined;
+  let metrics: PwsyncMetrics | undefined;
+  if (config.console.enabled) {
     try {
-      // Loaded only when used: the console and prom-client cost start-up time and memory an agent without one need not pay.
-      const { startConsole } = await import('./console/server.js');
-      consoleServer = await startConsole({ outbox, journal, delivery, config: loaded, intakeRunning: () => !stopped });
+      // Loaded only when served: prom-client and the console cost start-up time and memory an agent with
+      // console.enabled: false need not pay. Metrics are the agent's: the console serves them when it runs, else a
+      // listener of their own on console.listen/port does (docs/console.md).
+      const { createMetrics } = await import('./metrics/metrics.js');
+      metrics = createMetrics({ outbox, journal, delivery, config: current });
+      const health = () =>
+        healthVerdict({
+          intakeRunning: !stopped, targets: delivery.targetHealth(),
+          expiredTokens: tokenWarnings.check(Date.now()).filter((x) => x.threshold === 0).map((x) => x.target),
+        });
+      if (secret.console.admin_token) {
+        const { startConsole } = await import('./console/server.js');
+        consoleServer = await startConsole({ outbox, journal, delivery, config: current, metrics, tokenWarnings, intakeRunning: () => !stopped });
+      } else {
+        journal.write(EV.consoleNotStarted);
+        const { startMetricsServer } = await import('./metrics/server.js');
+        metricsServer = await startMetricsServer({ listen: config.console.listen, port: config.console.port, metrics, health });
+        journal.write(EV.metricsListening, { url: metricsServer.url });
+      }
     } catch (err) {
+      clearInterval(warnTimer);
+      metrics?.close();
       stopWatching();
       await listener.close();
       await delivery.stop();
@@ -162,14 +209,17 @@ export async function startAgent(loaded: LoadedConfig, opts: AgentOptions = {}):
       outbox.close();
       throw err;
     }
-  } else if (config.console.enabled) journal.write(EV.consoleNotStarted);
+  }
 
   return {
-    journal, outbox, delivery, socketPath: config.agent.intake.socket, loaded, console: consoleServer,
+    journal, outbox, delivery, socketPath: config.agent.intake.socket, loaded, console: consoleServer, metricsServer, metrics, current,
     async stop() {
       if (stopped) return;
       stopped = true;
       await consoleServer?.close();
+      await metricsServer?.close();
+      metrics?.close();
+      clearInterval(warnTimer);
       stopWatching();
       await reloading;
       await listener.close();
@@ -180,5 +230,15 @@ export async function startAgent(loaded: LoadedConfig, opts: AgentOptions = {}):
       journal.write(EV.agentStopped, { pid: process.pid });
       if (!opts.journal) journal.close();
     },
+  };
+}
+
+/** The delivery settings config.yml controls; applied at start and again at every reload. */
+function deliveryOptionsOf(config: ConfigFile) {
+  return {
+    concurrency: config.agent.concurrency,
+    retry: { initialMs: config.queue.retry.initial, maxMs: config.queue.retry.max },
+    maxAgeMs: config.queue.max_age,
+    notProvisionedHorizonMs: config.queue.not_provisioned_horizon,
   };
 }

@@ -4,7 +4,7 @@
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { LoadedConfig } from '../config/load.js';
+import { currentOf, type ConfigSource } from '../config/current.js';
 import type { TargetHealth } from '../delivery/worker.js';
 import { ConfigError } from '../errors.js';
 import { EV } from '../journal/catalogue.js';
@@ -29,8 +29,15 @@ export interface ConsoleDeps {
   outbox: Outbox;
   journal: Journal;
   delivery: { targetHealth(): ReadonlyMap<string, TargetHealth>; notify(): void };
-  /** The whole loaded configuration: console.listen/port, targets, ad.ldap, log.file, secret.console.admin_token. */
-  config: LoadedConfig;
+  /**
+   * The configuration — the agent's current-config holder, so a reload reaches the target list, the coverage page's
+   * AD settings and bind password, token expiry and the admin token (console.listen/port need a restart).
+   */
+  config: ConfigSource;
+  /** The agent's metrics (src/agent.ts owns them); default: the console makes its own (tests, standalone use). */
+  metrics?: PwsyncMetrics;
+  /** The agent's token-expiry warner (5003/5004); default: the console makes its own. */
+  tokenWarnings?: TokenExpiryWarner;
   /** In-scope AD users for the coverage page; default: an LDAP source built from config.ad.ldap. */
   directory?: InScopeUserSource;
   /** Overrides secret.yml console.admin_token. */
@@ -72,22 +79,27 @@ class HttpError extends Error {
 }
 
 export async function startConsole(deps: ConsoleDeps): Promise<RunningConsole> {
-  const { config, secret } = deps.config;
-  const configuredToken = deps.adminToken ?? secret.console.admin_token;
-  if (!configuredToken)
+  const cfg = () => currentOf(deps.config);
+  const { config } = cfg();
+  const currentToken = () => deps.adminToken ?? cfg().secret.console.admin_token;
+  if (!currentToken())
     throw new ConfigError(
       'secret.yml: console.admin_token is not set, so the console cannot start: add a random token of at least 16 characters (e.g. `openssl rand -hex 24`), or set console.enabled: false in config.yml',
     );
-  const adminToken: string = configuredToken;
   const now = deps.now ?? Date.now;
   const listen = config.console.listen;
   const sessions = new SessionStore(now);
-  const metrics = createMetrics({ outbox: deps.outbox, journal: deps.journal, delivery: deps.delivery, config: deps.config, now });
-  const users = deps.directory ?? createAdUserSource(config.ad.ldap, secret.ad.ldap.server.password);
-  const warner = new TokenExpiryWarner(deps.journal, () => config.targets, readJournalTail(config.log.file, 1024 * 1024));
-  warner.check(now());
-  const warnTimer = setInterval(() => warner.check(now()), 3_600_000);
-  warnTimer.unref();
+  const ownMetrics = deps.metrics === undefined;
+  const metrics = deps.metrics ?? createMetrics({ outbox: deps.outbox, journal: deps.journal, delivery: deps.delivery, config: deps.config, now });
+  // Built per use from the current config: a reload with another AD address or bind password reaches the coverage page.
+  const users = () => deps.directory ?? createAdUserSource(cfg().config.ad.ldap, cfg().secret.ad.ldap.server.password);
+  const warner = deps.tokenWarnings ?? new TokenExpiryWarner(deps.journal, () => cfg().config.targets, readJournalTail(config.log.file, 1024 * 1024));
+  let warnTimer: NodeJS.Timeout | undefined;
+  if (!deps.tokenWarnings) {
+    warner.check(now());
+    warnTimer = setInterval(() => warner.check(now()), 3_600_000);
+    warnTimer.unref();
+  }
   const loginFailures: number[] = [];
   let port = 0;
 
@@ -129,7 +141,7 @@ export async function startConsole(deps: ConsoleDeps): Promise<RunningConsole> {
     const health = deps.delivery.targetHealth();
     const summary = new Map(deps.outbox.targetSummary().map((s) => [s.target, s]));
     const expiries = new Map(warner.check(now()).map((x) => [x.target, x]));
-    return config.targets.map((t) => {
+    return cfg().config.targets.map((t) => {
       const h = health.get(t.name);
       const s = summary.get(t.name);
       return {
@@ -152,7 +164,7 @@ export async function startConsole(deps: ConsoleDeps): Promise<RunningConsole> {
     const from = t - DAY;
     const points: ChartPoint[] = finalOutcomesPerMinute(deps.outbox.db, from - 60_000, t + 60_000).map((p) => ({ at: p.minute, outcome: p.outcome, count: p.count }));
     // Retries are not rows: they come from the journal (3001 retry scheduled, 3002 waiting for provisioning).
-    for (const e of readJournalTail(config.log.file)) {
+    for (const e of readJournalTail(cfg().config.log.file)) {
       const at = Date.parse(e.ts);
       if (at < from) break;
       if (e.id === EV.retryScheduled.id || e.id === EV.notProvisioned.id) points.push({ at, outcome: 'retried' });
@@ -162,8 +174,8 @@ export async function startConsole(deps: ConsoleDeps): Promise<RunningConsole> {
 
   const coverage = async () => {
     try {
-      const ad = await users.listInScopeUsers();
-      const rows = coverageReport(ad, lastDeliveries(deps.outbox.db), config.targets.map((t) => t.name));
+      const ad = await users().listInScopeUsers();
+      const rows = coverageReport(ad, lastDeliveries(deps.outbox.db), cfg().config.targets.map((t) => t.name));
       return { rows, userCount: ad.length };
     } catch (err) {
       return { error: err instanceof Error ? err.message : String(err) };
@@ -238,7 +250,8 @@ export async function startConsole(deps: ConsoleDeps): Promise<RunningConsole> {
         const t = now();
         while (loginFailures.length && loginFailures[0]! < t - 60_000) loginFailures.shift();
         if (loginFailures.length >= LOGIN_FAILURES_PER_MINUTE) throw new HttpError(429, 'too many failed logins; wait a minute');
-        if (!tokenMatches(form.get('token') ?? '', adminToken)) {
+        const adminToken = currentToken();
+        if (!adminToken || !tokenMatches(form.get('token') ?? '', adminToken)) {
           loginFailures.push(t);
           deps.journal.write(EV.consoleLoginFailed, { remote: req.socket.remoteAddress ?? 'unknown' });
           return sendHtml(res, 401, loginPage(session.csrf, 'Wrong admin token.'));
@@ -299,7 +312,7 @@ export async function startConsole(deps: ConsoleDeps): Promise<RunningConsole> {
         const user = url.searchParams.get('user') ?? '';
         const idText = (url.searchParams.get('id') ?? '').trim();
         const eventId = /^\d{1,6}$/.test(idText) ? Number(idText) : undefined;
-        const all = readJournalTail(config.log.file);
+        const all = readJournalTail(cfg().config.log.file);
         const entries = searchEvents(all, { user, eventId, limit: 300 });
         return sendHtml(res, 200, layout('Events', '/events', ctx, eventsBody({ entries, user, eventId: idText, scanned: all.length })));
       }
@@ -355,8 +368,8 @@ export async function startConsole(deps: ConsoleDeps): Promise<RunningConsole> {
     url,
     metrics,
     async close() {
-      clearInterval(warnTimer);
-      metrics.close();
+      if (warnTimer) clearInterval(warnTimer);
+      if (ownMetrics) metrics.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

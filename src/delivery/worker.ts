@@ -35,8 +35,8 @@ export interface DeliveryOptions {
   maxAgeMs: number;
   notProvisionedHorizonMs: number;
   fingerprintKey: Buffer;
-  /** agent.clock_skew: how far pwdLastSet may lie after a capture's time before the change counts as stale. */
-  clockSkewMs: number;
+  /** agent.clock_skew: how far pwdLastSet may lie after a capture's time before the change counts as stale (read per use). */
+  clockSkewMs: number | (() => number);
   now?: () => number;
 }
 
@@ -84,6 +84,11 @@ export class DeliveryWorker {
     if (!prev || prev.ratePerSecond !== t.ratePerSecond)
       this.gates.set(t.target.name, new TargetGate(t.ratePerSecond, Math.max(REQUESTS_PER_CHANGE, t.ratePerSecond), this.now()));
     if (!this.health.has(t.target.name)) this.health.set(t.target.name, { paused: false });
+  }
+
+  /** A reload's new queue and concurrency settings; attempts in flight keep the ones they started with. */
+  updateOptions(o: Pick<DeliveryOptions, 'concurrency' | 'retry' | 'maxAgeMs' | 'notProvisionedHorizonMs'>): void {
+    Object.assign(this.opts, o);
   }
 
   /** Swaps the directory after a configuration reload; attempts in flight finish with the old one. */
@@ -266,7 +271,7 @@ export class DeliveryWorker {
         this.outbox.finish(row.id, 'rejected', 'E_REFUSED', why);
         return;
       }
-      const stale = judgeStaleness({ kvno: row.kvno, capturedAt: row.capturedAt }, user.version, this.opts.clockSkewMs);
+      const stale = judgeStaleness({ kvno: row.kvno, capturedAt: row.capturedAt }, user.version, typeof this.opts.clockSkewMs === 'function' ? this.opts.clockSkewMs() : this.opts.clockSkewMs);
       if (stale.stale) {
         this.journal.write(EV.superseded, { ...base, reason: stale.why });
         this.outbox.finish(row.id, 'superseded', 'E_SUPERSEDED', stale.why);

@@ -52,7 +52,8 @@ export const EV = {
   tokenExpired: def(5004, 'error', 'Target access token has expired according to targets[].token_expires'),
   consoleListening: def(5005, 'info', 'Console listening'),
   consoleLogin: def(5006, 'info', 'Console login'),
-  consoleNotStarted: def(5007, 'warn', 'Console and /metrics not started: secret.yml has no console.admin_token'),
+  consoleNotStarted: def(5007, 'warn', 'Console not started: secret.yml has no console.admin_token (/metrics and /healthz are served alone)'),
+  metricsListening: def(5008, 'info', 'Metrics and health listening without the console'),
 } as const satisfies Record<string, EventDef>;
 
 export type EventName = keyof typeof EV;

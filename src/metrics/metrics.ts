@@ -3,7 +3,7 @@
 // Labels are target names, states, outcomes and error codes only: never an account, a password or a token.
 
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { LoadedConfig } from '../config/load.js';
+import { currentOf, type ConfigSource } from '../config/current.js';
 import type { Journal, JournalEntry } from '../journal/journal.js';
 import type { TargetHealth } from '../delivery/worker.js';
 import type { Outbox } from '../outbox/store.js';
@@ -15,7 +15,8 @@ export interface MetricsDeps {
   outbox: Pick<Outbox, 'countsByState' | 'oldestOpenReceivedAt' | 'targetSummary'>;
   journal: Journal;
   delivery: { targetHealth(): ReadonlyMap<string, TargetHealth> };
-  config: LoadedConfig;
+  /** The agent's current-config holder: target labels and token expiry follow a reload. */
+  config: ConfigSource;
   now?: () => number;
 }
 
@@ -31,13 +32,17 @@ export function createMetrics(deps: MetricsDeps): PwsyncMetrics {
   const now = deps.now ?? Date.now;
   const registry = new Registry();
   const registers = [registry];
-  const targetNames = () => deps.config.config.targets.map((t) => t.name);
+  const targetNames = () => currentOf(deps.config).config.targets.map((t) => t.name);
 
   const changes = new Counter({
     name: 'pwsync_changes_total',
     help: 'Delivery outcomes by target (journal events 3000-3006): synced, retried, not_provisioned, rejected, superseded, expired, duplicate',
     labelNames: ['target', 'outcome'] as const,
     registers,
+    collect() {
+      // A target added by a reload appears from the next scrape, at 0, like those configured at start.
+      for (const t of targetNames()) for (const o of ['synced', 'rejected', 'expired']) changes.inc({ target: t, outcome: o }, 0);
+    },
   });
   const intakeErrors = new Counter({ name: 'pwsync_intake_errors_total', help: 'Intake frames rejected or not committed (events 2002, 2003), by code', labelNames: ['code'] as const, registers });
   const captureSkipped = new Counter({
@@ -86,6 +91,7 @@ export function createMetrics(deps: MetricsDeps): PwsyncMetrics {
     registers,
     collect() {
       const health = deps.delivery.targetHealth();
+      paused.reset(); // a target removed by a reload disappears
       for (const name of targetNames()) paused.set({ target: name }, health.get(name)?.paused ? 1 : 0);
     },
   });
@@ -106,7 +112,7 @@ export function createMetrics(deps: MetricsDeps): PwsyncMetrics {
     registers,
     collect() {
       tokenExpiry.reset();
-      for (const x of tokenExpiries(deps.config.config.targets, now())) tokenExpiry.set({ target: x.target }, (x.expiresAt - now()) / 1000);
+      for (const x of tokenExpiries(currentOf(deps.config).config.targets, now())) tokenExpiry.set({ target: x.target }, (x.expiresAt - now()) / 1000);
     },
   });
 
