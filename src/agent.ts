@@ -196,8 +196,13 @@ export async function startAgent(loaded: LoadedConfig, opts: AgentOptions = {}):
       } else {
         journal.write(EV.consoleNotStarted);
         const { startMetricsServer } = await import('./metrics/server.js');
-        metricsServer = await startMetricsServer({ listen: config.console.listen, port: config.console.port, metrics, health });
-        journal.write(EV.metricsListening, { url: metricsServer.url });
+        try {
+          metricsServer = await startMetricsServer({ listen: config.console.listen, port: config.console.port, metrics, health });
+          journal.write(EV.metricsListening, { url: metricsServer.url });
+        } catch (err) {
+          // Not fatal: an agent that ran without a listener before must not stop syncing passwords over a busy port.
+          journal.write(EV.metricsListenFailed, { listen: config.console.listen, port: config.console.port, code: (err as NodeJS.ErrnoException).code ?? 'error' });
+        }
       }
     } catch (err) {
       clearInterval(warnTimer);

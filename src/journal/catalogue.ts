@@ -54,6 +54,7 @@ export const EV = {
   consoleLogin: def(5006, 'info', 'Console login'),
   consoleNotStarted: def(5007, 'warn', 'Console not started: secret.yml has no console.admin_token (/metrics and /healthz are served alone)'),
   metricsListening: def(5008, 'info', 'Metrics and health listening without the console'),
+  metricsListenFailed: def(5009, 'error', 'Metrics and health cannot listen (console.listen/port); the agent runs without them'),
 } as const satisfies Record<string, EventDef>;
 
 export type EventName = keyof typeof EV;

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { appendFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startAgent } from '../../src/agent.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -68,7 +68,6 @@ test('after a reload, console, metrics, token expiry and coverage all use the ne
   const configFile = stack.configFile;
   const secretFile = path.join(stack.dir, 'secret.yml');
   const journalFile = path.join(stack.dir, 'data', 'journal.jsonl');
-  appendFileSync(configFile, 'console:\n  port: 0\n');
   const secret = (adPassword: string, extra = '') =>
     `ad:\n  ldap:\n    server:\n      password: '${adPassword}'\ntargets:\n  iij:\n    access_token: ${stack.token}\n${extra}console:\n  admin_token: ${ADMIN}\n`;
   replaceFile(secretFile, secret('Wrong-Bind-Passw0rd'));
@@ -115,7 +114,6 @@ test('without console.admin_token: no console, but /metrics, /healthz and token 
   if (!dc) return;
   const stack = await makeStack(dc, { targetYaml: `    token_expires: '${inDays(1)}'` });
   t.after(() => stack.emulator.close());
-  appendFileSync(stack.configFile, 'console:\n  port: 0\n');
   const journalFile = path.join(stack.dir, 'data', 'journal.jsonl');
   const agent = await startAgent(loadConfig(stack.configFile));
   t.after(() => agent.stop());

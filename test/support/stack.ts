@@ -32,7 +32,10 @@ export interface StackOptions {
   horizon?: string;
   retryInitial?: string;
   retryMax?: string;
-  /** false writes `console.enabled: false` (the agent then journals nothing about a missing admin token). */
+  /**
+   * false writes `console.enabled: false` (no listener at all). Otherwise the console — or, without an admin token,
+   * /metrics and /healthz alone — listens on an ephemeral port (never the fixed default on a shared machine).
+   */
   console?: boolean;
   /** agent.clock_skew (default: the documented default). */
   clockSkew?: string;
@@ -92,7 +95,7 @@ queue:
   retry:
     initial: ${opts.retryInitial ?? '200ms'}
     max: ${opts.retryMax ?? '2s'}
-${opts.console === false ? 'console:\n  enabled: false\n' : ''}`,
+${opts.console === false ? 'console:\n  enabled: false\n' : 'console:\n  port: 0\n'}`,
     { mode: 0o600 },
   );
   writeFileSync(
