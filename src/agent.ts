@@ -111,27 +111,27 @@ export async function startAgent(loaded: LoadedConfig, opts: AgentOptions = {}):
   let reloading = Promise.resolve();
   /** Applies a changed config.yml / secret.yml without losing the queue; a paused target resumes after a good probe. */
   const reload = async (): Promise<void> => {
-    const now = current.get();
+    const before = current.get();
     let next: LoadedConfig;
     try {
-      next = loadConfig(now.configPath, now.secretPath);
+      next = loadConfig(before.configPath, before.secretPath);
     } catch (err) {
-      journal.write(EV.configReloadFailed, { file: now.configPath, error: (err as Error).message });
+      journal.write(EV.configReloadFailed, { file: before.configPath, error: (err as Error).message });
       return;
     }
     // Name what changed (event 1002), and do nothing for a save that changed nothing.
     const changedFiles = [
-      ...(JSON.stringify(next.config) !== JSON.stringify(now.config) ? [next.configPath] : []),
-      ...(JSON.stringify(next.secret) !== JSON.stringify(now.secret) ? [next.secretPath] : []),
+      ...(JSON.stringify(next.config) !== JSON.stringify(before.config) ? [next.configPath] : []),
+      ...(JSON.stringify(next.secret) !== JSON.stringify(before.secret) ? [next.secretPath] : []),
     ];
     if (changedFiles.length === 0) return;
     const needsRestart = ['agent.data_dir', 'agent.intake.socket', 'log.file'].filter((k) => {
       const [a, b] = k.split('.') as [keyof LoadedConfig['config'], string];
       const x = (next.config[a] as Record<string, unknown>)[b];
-      const y = (now.config[a] as Record<string, unknown>)[b];
-      return JSON.stringify(x) !== JSON.stringify(y) && !(k === 'agent.intake.socket' && JSON.stringify(next.config.agent.intake) === JSON.stringify(now.config.agent.intake));
+      const y = (before.config[a] as Record<string, unknown>)[b];
+      return JSON.stringify(x) !== JSON.stringify(y) && !(k === 'agent.intake.socket' && JSON.stringify(next.config.agent.intake) === JSON.stringify(before.config.agent.intake));
     });
-    if (JSON.stringify(next.config.ad) !== JSON.stringify(now.config.ad) || next.secret.ad.ldap.server.password !== now.secret.ad.ldap.server.password) {
+    if (JSON.stringify(next.config.ad) !== JSON.stringify(before.config.ad) || next.secret.ad.ldap.server.password !== before.secret.ad.ldap.server.password) {
       const old = directory;
       directory = createLdapDirectory(next.config.ad.ldap, next.secret.ad.ldap.server.password);
       delivery.setDirectory(directory);
@@ -139,8 +139,8 @@ export async function startAgent(loaded: LoadedConfig, opts: AgentOptions = {}):
     }
     const replaced: string[] = [];
     for (const t of next.config.targets) {
-      const before = now.config.targets.find((x) => x.name === t.name);
-      const same = before && JSON.stringify(before) === JSON.stringify(t) && JSON.stringify(now.secret.targets[t.name]) === JSON.stringify(next.secret.targets[t.name]);
+      const was = before.config.targets.find((x) => x.name === t.name);
+      const same = was && JSON.stringify(was) === JSON.stringify(t) && JSON.stringify(before.secret.targets[t.name]) === JSON.stringify(next.secret.targets[t.name]);
       if (same) continue;
       const target = createTarget(t, next.secret.targets[t.name]);
       const old = targets.get(t.name);
