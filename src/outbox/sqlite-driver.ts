@@ -26,8 +26,11 @@ export interface SqlDatabase {
   exec(sql: string): void;
   /** `PRAGMA <text>`; returns the first column of the first row (e.g. 'ok' for quick_check, 'wal' for journal_mode). */
   pragma(text: string): unknown;
-  /** Wraps `fn` in a transaction (a savepoint when nested); rolls back and rethrows on error. */
-  transaction<T>(fn: () => T): () => T;
+  /**
+   * Wraps `fn` in a transaction (a savepoint when nested); rolls back and rethrows on error. `immediate` takes the
+   * write lock at BEGIN (BEGIN IMMEDIATE), so rows read inside cannot be changed by another connection before the write.
+   */
+  transaction<T>(fn: () => T, opts?: { immediate?: boolean }): () => T;
   close(): void;
 }
 
@@ -89,7 +92,7 @@ interface BetterDb {
   prepare(sql: string): SqlStatement;
   exec(sql: string): void;
   pragma(text: string, opts?: { simple?: boolean }): unknown;
-  transaction<F extends (...a: never[]) => unknown>(fn: F): F;
+  transaction<F extends (...a: never[]) => unknown>(fn: F): F & { immediate: F };
   close(): void;
 }
 
@@ -168,7 +171,10 @@ function openBetter(file: string, opts: OpenOptions): SqlDatabase {
     prepare: (sql) => db.prepare(sql),
     exec: (sql) => void db.exec(sql),
     pragma: (text) => db.pragma(text, { simple: true }),
-    transaction: <T>(fn: () => T) => db.transaction(fn) as () => T,
+    transaction: <T>(fn: () => T, opts?: { immediate?: boolean }) => {
+      const tx = db.transaction(fn);
+      return (opts?.immediate ? tx.immediate : tx) as () => T;
+    },
     close: () => db.close(),
   };
 }
@@ -207,11 +213,11 @@ function openNode(file: string, opts: OpenOptions): SqlDatabase {
       const row = guard(() => db.prepare(`PRAGMA ${text}`).get()) as Record<string, unknown> | undefined;
       return row ? Object.values(row)[0] : undefined;
     },
-    transaction<T>(fn: () => T) {
+    transaction<T>(fn: () => T, opts?: { immediate?: boolean }) {
       return () => {
         // Same shape as better-sqlite3: BEGIN at the outermost level, SAVEPOINT inside.
         const name = depth === 0 ? null : `pwsync_sp${++savepoints}`;
-        guard(() => db.exec(name ? `SAVEPOINT ${name}` : 'BEGIN'));
+        guard(() => db.exec(name ? `SAVEPOINT ${name}` : opts?.immediate ? 'BEGIN IMMEDIATE' : 'BEGIN'));
         depth++;
         try {
           const result = fn();

@@ -346,7 +346,7 @@ export class Outbox {
         const upd = this.stmt(update);
         for (const r of rows) upd.run(this.now(), r.id, id, id);
         return rows;
-      }).immediate();
+      }, { immediate: true })();
     return this.write(() => (fsync ? this.durable(run) : run()));
   }
 
@@ -578,7 +578,7 @@ export class Outbox {
 }
 
 /** Schema changes after the first release, applied in place (idempotent). */
-function migrate(db: Database.Database): void {
+function migrate(db: SqlDatabase): void {
   const cols = (db.prepare(`PRAGMA table_info(delivered)`).all() as Array<{ name: string }>).map((c) => c.name);
   if (!cols.includes('guid')) db.exec(`ALTER TABLE delivered ADD COLUMN guid TEXT`);
   db.exec(`CREATE INDEX IF NOT EXISTS delivered_guid ON delivered(guid, target)`);
