@@ -15,7 +15,11 @@ import { Journal } from './journal/journal.js';
 import { loadOrCreateKeys } from './outbox/key-file.js';
 import { loadConfig } from './config/load.js';
 import { watchConfigFiles } from './config/watch.js';
-import { errorCode } from './errors.js';
+import { errorCode, UnsealError } from './errors.js';
+import { rmSync } from 'node:fs';
+import { bindOutbox, checkOutboxPresent, OUTBOX_ID_FILE } from './outbox/binding.js';
+import { secureDataDir } from './outbox/data-dir.js';
+import { redactUrl } from './targets/base-url.js';
 import { Outbox } from './outbox/store.js';
 import { createTarget } from './targets/index.js';
 import type { RunningConsole } from './console/server.js';
@@ -63,10 +67,32 @@ export async function startAgent(loaded: LoadedConfig, opts: AgentOptions = {}):
   const config = loaded.config;
   const secret = loaded.secret;
   const dataDir = config.agent.data_dir;
+  // Before anything is written there: an existing 0755 data_dir would expose the outbox, its -wal/-shm and the journal.
+  const tightened = secureDataDir(dataDir);
   const journal = opts.journal ?? new Journal({ file: config.log.file, stderr: config.log.stderr, level: config.log.loglevel });
-  const { keys, created } = loadOrCreateKeys(path.join(dataDir, KEY_FILE));
-  if (created) journal.write(EV.keyCreated, { file: path.join(dataDir, KEY_FILE) });
-  const outbox = new Outbox(path.join(dataDir, OUTBOX_FILE), keys.sealKey);
+  for (const p of tightened) journal.write(EV.permissionsTightened, { path: p });
+  for (const t of config.targets) if (t.allow_insecure_http && new URL(t.url).protocol === 'http:') journal.write(EV.insecureHttpAllowed, { target: t.name, url: redactUrl(t.url) });
+  const keyFile = path.join(dataDir, KEY_FILE);
+  const outboxFile = path.join(dataDir, OUTBOX_FILE);
+  const idFile = path.join(dataDir, OUTBOX_ID_FILE);
+  try {
+    checkOutboxPresent(outboxFile, idFile);
+  } catch (err) {
+    journal.write(EV.outboxMismatch, { file: outboxFile, code: errorCode(err), error: (err as Error).message });
+    throw err;
+  }
+  const { keys, created } = loadOrCreateKeys(keyFile);
+  const outbox = new Outbox(outboxFile, keys.sealKey);
+  try {
+    bindOutbox(outbox, keys, outboxFile, keyFile, idFile);
+  } catch (err) {
+    outbox.close();
+    // A key made a moment ago protects nothing: leave the place free for the operator to restore the right one.
+    if (created) rmSync(keyFile, { force: true });
+    journal.write(err instanceof UnsealError ? EV.keyMismatch : EV.outboxMismatch, { file: err instanceof UnsealError ? keyFile : outboxFile, code: errorCode(err), error: (err as Error).message });
+    throw err;
+  }
+  if (created) journal.write(EV.keyCreated, { file: keyFile });
   const recovered = outbox.recoverInflight();
   if (recovered > 0) journal.write(EV.recoveredInflight, { count: recovered });
 
@@ -89,10 +115,12 @@ export async function startAgent(loaded: LoadedConfig, opts: AgentOptions = {}):
     readVersion: async (f) => (await directory.resolve({ account: f.account, rid: f.rid, guid: f.guid }, []))?.version,
     clockSkewMs: () => cfg().agent.clock_skew,
     dc: () => cfg().agent.dc,
+    versionLookups: config.agent.concurrency,
   });
   let listener: IntakeListener;
   try {
     listener = await listenIntake(config.agent.intake.socket, intake);
+    if (listener.tightenedDir !== undefined) journal.write(EV.permissionsTightened, { path: listener.tightenedDir });
   } catch (err) {
     outbox.close();
     await directory.close();
@@ -245,5 +273,6 @@ function deliveryOptionsOf(config: ConfigFile) {
     retry: { initialMs: config.queue.retry.initial, maxMs: config.queue.retry.max },
     maxAgeMs: config.queue.max_age,
     notProvisionedHorizonMs: config.queue.not_provisioned_horizon,
+    pausedProbeIntervalMs: config.queue.paused_probe_interval,
   };
 }

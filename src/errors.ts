@@ -57,10 +57,17 @@ export class DirectoryLookupError extends PwsyncError {
 
 /** Network error, timeout, 5xx, 429: try again later (retryAfterMs when the target said so). */
 export class RetryableError extends PwsyncError {
-  static override readonly code = 'E_RETRYABLE';
+  static override readonly code: string = 'E_RETRYABLE';
   constructor(message: string, readonly retryAfterMs?: number, options?: { cause?: unknown }) {
     super(message, options);
   }
+}
+/**
+ * The target answered, but not as a SCIM service would (an HTML maintenance page with 200, a redirect, a body that
+ * is not SCIM JSON): a fault of the target or the path to it, usually passing. Retried with backoff, never a pause.
+ */
+export class TargetFaultError extends RetryableError {
+  static override readonly code = 'E_TARGET_FAULT';
 }
 /** This change can never succeed at this target (policy, charset, duplicate match, 400). */
 export class RejectedChangeError extends PwsyncError {
@@ -93,6 +100,22 @@ export class ListingUnsupportedError extends PwsyncError {
 export class ListingPageTooLargeError extends PwsyncError {
   static override readonly code = 'E_LISTING_PAGE_TOO_LARGE';
 }
+
+/**
+ * A queued password cannot be unsealed with this agent's key (the key file was lost or replaced, or the row was
+ * altered). Retrying never helps: it is never treated as transient.
+ */
+export class UnsealError extends PwsyncError {
+  static override readonly code = 'E_UNSEALABLE';
+}
+
+/** The outbox on disk is not the queue this agent wrote (missing, emptied, replaced) or does not fit its key. */
+export class OutboxMismatchError extends PwsyncError {
+  static override readonly code = 'E_OUTBOX_MISMATCH';
+}
+
+/** A file or directory the agent trusts (config, data_dir, socket) can be written or read by others. */
+export class UnsafePermissionsError extends ConfigError {}
 
 /** A stable code for any thrown value, for journal fields and frame replies. */
 export function errorCode(err: unknown): string {

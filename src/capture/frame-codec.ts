@@ -18,32 +18,64 @@ export interface IntakeReplyError {
 }
 export type IntakeReply = IntakeReplyOk | IntakeReplyError;
 
-/** Accumulates stream chunks and yields whole frame payloads; throws FrameTooLargeError as soon as a header says so. */
+/**
+ * Accumulates stream chunks and yields whole frame payloads; throws FrameTooLargeError as soon as a header says so.
+ * Each frame's payload is allocated once, at its announced size, and filled in place: a peer dribbling a frame byte
+ * by byte costs linear time, not one re-concatenation per chunk (docs/security.md). push() takes ownership of the
+ * chunk and zeroes it once its bytes are copied (it may hold part of a password).
+ */
 export class FrameReader {
-  private buf: Buffer = Buffer.alloc(0);
+  private readonly header = Buffer.alloc(4);
+  private headerBytes = 0;
+  private body: Buffer | undefined;
+  private bodyBytes = 0;
 
   push(chunk: Buffer): Buffer[] {
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
     const out: Buffer[] = [];
-    while (this.buf.length >= 4) {
-      const len = this.buf.readUInt32LE(0);
-      if (len > MAX_FRAME_BYTES) throw new FrameTooLargeError(`frame of ${len} bytes exceeds the ${MAX_FRAME_BYTES}-byte limit`);
-      if (this.buf.length < 4 + len) break;
-      out.push(this.buf.subarray(4, 4 + len));
-      this.buf = this.buf.subarray(4 + len);
+    try {
+      let off = 0;
+      for (;;) {
+        if (!this.body) {
+          if (off >= chunk.length) break;
+          const n = Math.min(4 - this.headerBytes, chunk.length - off);
+          chunk.copy(this.header, this.headerBytes, off, off + n);
+          this.headerBytes += n;
+          off += n;
+          if (this.headerBytes < 4) break;
+          const len = this.header.readUInt32LE(0);
+          if (len > MAX_FRAME_BYTES) throw new FrameTooLargeError(`frame of ${len} bytes exceeds the ${MAX_FRAME_BYTES}-byte limit`);
+          this.header.fill(0);
+          this.headerBytes = 0;
+          this.body = Buffer.alloc(len);
+          this.bodyBytes = 0;
+        }
+        const n = Math.min(this.body.length - this.bodyBytes, chunk.length - off);
+        chunk.copy(this.body, this.bodyBytes, off, off + n);
+        this.bodyBytes += n;
+        off += n;
+        if (this.bodyBytes < this.body.length) break;
+        out.push(this.body);
+        this.body = undefined;
+        this.bodyBytes = 0;
+      }
+    } finally {
+      chunk.fill(0);
     }
     return out;
   }
 
   /** Bytes of an incomplete frame still buffered (a peer that closes mid-frame sent a truncated frame). */
   get pending(): number {
-    return this.buf.length;
+    return this.body ? 4 + this.bodyBytes : this.headerBytes;
   }
 
   /** Overwrites buffered bytes; they may hold part of a password. */
   wipe(): void {
-    this.buf.fill(0);
-    this.buf = Buffer.alloc(0);
+    this.header.fill(0);
+    this.headerBytes = 0;
+    this.body?.fill(0);
+    this.body = undefined;
+    this.bodyBytes = 0;
   }
 }
 

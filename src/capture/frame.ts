@@ -76,8 +76,10 @@ export function parseFrame(payload: Buffer): ChangeFrame | SkipFrame {
   const r = obj.type === 'skip' ? skipFrameSchema.safeParse(obj) : changeFrameSchema.safeParse(obj);
   if (!r.success) {
     const issue = r.error.issues[0]!;
-    const where = issue.path.map(String).join('.') || '(frame)';
-    const what = issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}` : describeIssue(issue.code);
+    // Only names of the schema's own: a field name is the sender's text (attrs keys, unknown fields) and lands in
+    // the reply, the journal and the console (docs/security.md).
+    const where = issue.path.map((p) => (typeof p === 'string' && KNOWN_FIELDS.has(p) ? p : typeof p === 'number' ? String(p) : '[field]')).join('.') || '(frame)';
+    const what = issue.code === 'unrecognized_keys' ? `${issue.keys.length} unknown field(s)` : describeIssue(issue.code);
     throw new FrameError(`invalid frame field ${where}: ${what}`);
   }
   if (r.data.type === 'skip') {
@@ -96,6 +98,10 @@ function checkAccountName(account: string): void {
   const problem = accountNameProblem(account);
   if (problem) throw new FrameError(`invalid frame field account: ${problem}`);
 }
+
+const KNOWN_FIELDS = new Set([
+  ...Object.keys(changeFrameSchema.shape), ...Object.keys(skipFrameSchema.shape), 'kvno', 'pwdLastSet',
+]);
 
 // zod's own messages are value-free, but keep the wording fixed so a frame's content can never leak through them.
 function describeIssue(code: string): string {

@@ -4,14 +4,26 @@
 
 import net from 'node:net';
 import { FrameReader, decodeIntakeReply, encodeFrame, type IntakeReply } from './frame-codec.js';
+import { checkSocketTrust } from './socket-trust.js';
+
+export { UntrustedSocketError } from './socket-trust.js';
 
 /** The agent could not be asked or gave no usable answer: the capture side keeps its copy and retries later. */
 export class IntakeUnavailableError extends Error {
   readonly code = 'E_AGENT_UNAVAILABLE';
 }
 
-/** Sends an already encoded frame (wiped afterwards) and resolves with the agent's reply. */
+/**
+ * Sends an already encoded frame (wiped afterwards) and resolves with the agent's reply. Rejects with
+ * UntrustedSocketError, before connecting, when the socket may belong to someone else than the agent.
+ */
 export function sendFrameBytes(socketPath: string, bytes: Buffer, timeoutMs = 10_000): Promise<IntakeReply> {
+  try {
+    checkSocketTrust(socketPath);
+  } catch (err) {
+    bytes.fill(0);
+    return Promise.reject(err as Error);
+  }
   return new Promise<IntakeReply>((resolve, reject) => {
     const reader = new FrameReader();
     let settled = false;

@@ -15,10 +15,23 @@ export interface IntakeHandler {
 }
 
 const IDLE_TIMEOUT_MS = 30_000;
+/**
+ * A frame must be complete this long after its first byte. Capture clients write a frame in one go; without a
+ * deadline one byte every 20 s held a connection (and its buffer) for ever, since the idle timer restarts per byte.
+ */
+export const FRAME_DEADLINE_MS = 2_000;
 
-export function serveIntakeConnection(socket: Socket, intake: IntakeHandler, peer = 'local'): void {
+/** What the listener needs to know to pick a connection to evict when all slots are taken. */
+export interface IntakeConnectionState {
+  /** A complete frame is being handled (its ack is due): never evicted. */
+  readonly busy: boolean;
+}
+
+export function serveIntakeConnection(socket: Socket, intake: IntakeHandler, peer = 'local', frameDeadlineMs = FRAME_DEADLINE_MS): IntakeConnectionState {
   const reader = new FrameReader();
   let queue = Promise.resolve();
+  let inProgress = 0;
+  let frameTimer: NodeJS.Timeout | undefined;
   let closed = false;
   // Set once a bad frame was answered: frames that followed it in the stream are never accepted, since the capture
   // side gets no ack for them and keeps its copy (committing them would queue a change nobody was told about).
@@ -27,6 +40,7 @@ export function serveIntakeConnection(socket: Socket, intake: IntakeHandler, pee
   socket.on('error', () => socket.destroy());
   socket.on('close', () => {
     closed = true;
+    if (frameTimer) clearTimeout(frameTimer);
     reader.wipe();
   });
 
@@ -55,6 +69,15 @@ export function serveIntakeConnection(socket: Socket, intake: IntakeHandler, pee
       queue = queue.then(() => fail(err, true));
       return;
     }
+    // The deadline runs from the first byte of a frame until the frame is complete.
+    if (frameTimer && (payloads.length > 0 || reader.pending === 0)) {
+      clearTimeout(frameTimer);
+      frameTimer = undefined;
+    }
+    if (reader.pending > 0 && !frameTimer) {
+      frameTimer = setTimeout(() => socket.destroy(), frameDeadlineMs);
+      frameTimer.unref?.();
+    }
     for (const payload of payloads) {
       // Frames of one connection are answered in order; parse now so the payload buffer can be wiped at once.
       let frame: ChangeFrame | SkipFrame | undefined;
@@ -66,7 +89,7 @@ export function serveIntakeConnection(socket: Socket, intake: IntakeHandler, pee
       } finally {
         payload.fill(0);
       }
-      queue = queue.then(async () => {
+      const handle = async (): Promise<void> => {
         if (closed || closing) {
           if (frame?.type === 'change') frame.password = '';
           return;
@@ -84,7 +107,20 @@ export function serveIntakeConnection(socket: Socket, intake: IntakeHandler, pee
         } finally {
           frame.password = '';
         }
+      };
+      inProgress++;
+      queue = queue.then(async () => {
+        try {
+          await handle();
+        } finally {
+          inProgress--;
+        }
       });
     }
   });
+  return {
+    get busy() {
+      return inProgress > 0;
+    },
+  };
 }

@@ -5,6 +5,8 @@ import { loadConfig } from '../config/load.js';
 import { createLdapDirectory } from '../directory/ldap-directory.js';
 import { PwsyncError, TargetUnusableError } from '../errors.js';
 import { createTarget } from '../targets/index.js';
+import { redactUrl } from '../targets/base-url.js';
+import { isInsecureRemoteUrl } from '../config/schema.js';
 import { fail, parse } from './args.js';
 
 interface CheckLine {
@@ -47,11 +49,13 @@ export async function checkCommand(argv: string[]): Promise<number> {
   }
 
   for (const t of config.targets) {
+    if (isInsecureRemoteUrl(t.url))
+      print({ ok: false, item: `target ${t.name} transport`, detail: `${redactUrl(t.url)} is plain http to a non-loopback host (allow_insecure_http: true): the token and every password cross the network unencrypted — use https://` });
     const target = createTarget(t, secret.targets[t.name]);
     try {
       const r = await target.probe();
       const write = r && !r.writeVerified ? ' (write permission is proven only by the first password change)' : '';
-      print({ ok: true, item: `target ${t.name}`, detail: `${t.url} answered an authenticated search${write}` });
+      print({ ok: true, item: `target ${t.name}`, detail: `${redactUrl(t.url)} answered an authenticated search${write}` });
     } catch (err) {
       const hint =
         err instanceof TargetUnusableError

@@ -67,7 +67,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const load = COMMANDS[name];
   if (!load) {
-    process.stderr.write(`pwsync: unknown command "${name}"\n\n${USAGE}\n`);
+    // Not echoed: a mistyped command line may start with a secret.
+    process.stderr.write(`pwsync: unknown command (not shown: it may be a secret)\n\n${USAGE}\n`);
     return 2;
   }
   return (await load())(rest);

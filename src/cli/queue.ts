@@ -26,7 +26,7 @@ export async function queueCommand(argv: string[]): Promise<number> {
     case 'list': {
       const states = (a.state ?? ['pending', 'waiting', 'inflight', 'parked']) as ChangeState[];
       const bad = states.find((s) => !ALL_STATES.includes(s));
-      if (bad) return fail(`queue list: unknown state "${bad}" (one of ${ALL_STATES.join(', ')})`);
+      if (bad) return fail(`queue list: unknown --state value (one of ${ALL_STATES.join(', ')})`);
       const outbox = Outbox.openReadOnly(file);
       try {
         const rows = outbox.list({ states, account: a.account, limit: a.limit ? Number(a.limit) : 100 });
@@ -41,7 +41,7 @@ export async function queueCommand(argv: string[]): Promise<number> {
       const outbox = Outbox.openReadOnly(file);
       try {
         const row = outbox.get(id);
-        if (!row) return fail(`queue show: no change ${id}`);
+        if (!row) return fail(`queue show: no change ${shownId(id)}`);
         process.stdout.write(JSON.stringify(row, null, 2) + '\n');
         return 0;
       } finally {
@@ -51,6 +51,7 @@ export async function queueCommand(argv: string[]): Promise<number> {
     case 'retry':
     case 'drop': {
       if (!id) return fail(`queue ${action}: give a change ID`);
+      if (positionals.length > 1) return fail(`queue ${action}: give one change ID (extra arguments not shown)`);
       // Writes go through the agent's own file with the same pragmas; no key is needed to retry or drop a row.
       const outbox = new Outbox(file, Buffer.alloc(32));
       // The agent's journal shows an operator's act like the console's (5000/5001), journaled before the commit.
@@ -60,7 +61,7 @@ export async function queueCommand(argv: string[]): Promise<number> {
         if (!r.ok) {
           return fail(
             r.why === 'no-change'
-              ? `queue ${action}: no change ${id}`
+              ? `queue ${action}: no change ${shownId(id)}`
               : r.why === 'not-sealed'
                 ? `queue retry: change ${id} is ${r.state} and its sealed password is gone; the user must change the password again`
                 : `queue ${action}: change ${id} is ${r.state}; only pending, waiting and parked changes can be ${action === 'retry' ? 'retried' : 'dropped'}`,
@@ -81,4 +82,9 @@ export async function queueCommand(argv: string[]): Promise<number> {
 function formatRow(r: ChangeRow): string {
   const when = r.state === 'waiting' ? ` next ${new Date(r.nextAttemptAt).toISOString()}` : '';
   return `${r.captureId}  ${r.state.padEnd(10)} ${r.account} → ${r.target}  attempts=${r.attempts}${when}${r.lastErrorCode ? `  ${r.lastErrorCode}: ${r.lastError ?? ''}` : ''}`;
+}
+
+/** Change IDs are UUIDs; anything else an operator typed there is not echoed (it may be a pasted secret). */
+function shownId(id: string): string {
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id) ? id : 'with that ID';
 }

@@ -3,7 +3,7 @@
 
 import os from 'node:os';
 import { loadConfig } from '../config/load.js';
-import { sendChange } from '../capture/intake-client.js';
+import { IntakeUnavailableError, UntrustedSocketError, sendChange } from '../capture/intake-client.js';
 import { fail, parse } from './args.js';
 import { readPassword } from './read-password.js';
 
@@ -16,10 +16,17 @@ export async function submitCommand(argv: string[]): Promise<number> {
   if (rid !== undefined && !Number.isInteger(rid)) return fail('submit: --rid must be an integer');
   const password = await readPassword();
   if (password.length === 0) return fail('submit: empty password');
-  const reply = await sendChange(socket, {
-    v: 1, type: 'change', source: 'cli', dc: a.dc ?? os.hostname(), account: a.account, ...(rid === undefined ? {} : { rid }),
-    capturedAt: new Date().toISOString(), password,
-  });
+  let reply;
+  try {
+    reply = await sendChange(socket, {
+      v: 1, type: 'change', source: 'cli', dc: a.dc ?? os.hostname(), account: a.account, ...(rid === undefined ? {} : { rid }),
+      capturedAt: new Date().toISOString(), password,
+    });
+  } catch (err) {
+    if (!(err instanceof UntrustedSocketError || err instanceof IntakeUnavailableError)) throw err;
+    process.stderr.write(`pwsync: submit: ${err.message} [${err.code}]\n`);
+    return 1;
+  }
   if (reply.ok) {
     process.stdout.write(`${reply.id}\n`);
     return 0;

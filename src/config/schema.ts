@@ -88,7 +88,28 @@ const targetBase = {
   password_update: z.enum(['patch', 'put']).default('patch'),
   /** Known token expiry date, for warnings 14/7/1 days ahead. */
   token_expires: z.iso.date().optional(),
+  /**
+   * Plain http:// to a non-loopback address sends the token and every password unencrypted: refused unless this is
+   * true (then event 1023 at every start, and `pwsync check` fails the target). Loopback (the emulator) is allowed.
+   */
+  allow_insecure_http: z.boolean().default(false),
 };
+
+/** 127.0.0.0/8, ::1 and localhost: plain http never leaves the machine. */
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/** True for an http:// URL whose host is not loopback. */
+export function isInsecureRemoteUrl(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return u.protocol === 'http:' && !isLoopbackHost(u.hostname);
+  } catch {
+    return false;
+  }
+}
 
 export const iijTargetSchema = z
   .object({ ...targetBase, type: z.literal('iij'), url: targetBase.url.default('https://scim.auth.iij.jp/scim/v2/') })
@@ -178,6 +199,8 @@ export const configSchema = z
         max_age: duration('72h'),
         /** How long a change waits for its user to be provisioned at the target. */
         not_provisioned_horizon: duration('24h'),
+        /** How often a paused target (token refused) is probed again; it resumes by itself when the probe passes. */
+        paused_probe_interval: duration('5m'),
         retry: z
           .object({ initial: duration('5s'), max: duration('15m') })
           .strict()
@@ -190,6 +213,10 @@ export const configSchema = z
         enabled: z.boolean().default(true),
         listen: z.string().default('127.0.0.1'),
         port: z.number().int().min(0).max(65535).default(8750),
+        /** A non-loopback listen address serves the admin token over plain http: refused unless this is true. */
+        allow_insecure_http: z.boolean().default(false),
+        /** Extra names the console answers to (Host header), besides listen; loopback names are always allowed on loopback. */
+        allowed_hosts: z.array(z.string().min(1)).default([]),
       })
       .strict()
       .prefault({}),
@@ -198,6 +225,12 @@ export const configSchema = z
   .superRefine((c, ctx) => {
     const seen = new Set<string>();
     c.targets.forEach((t, i) => {
+      if (isInsecureRemoteUrl(t.url) && !t.allow_insecure_http)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['targets', i, 'url'],
+          message: 'plain http:// to a non-loopback host would send the token and passwords unencrypted: use https://, or set allow_insecure_http: true if you really must',
+        });
       if (seen.has(t.name)) ctx.addIssue({ code: 'custom', path: ['targets', i, 'name'], message: `duplicate target name "${t.name}"` });
       seen.add(t.name);
     });

@@ -7,6 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { currentOf, type ConfigSource } from '../config/current.js';
 import type { TargetHealth } from '../delivery/worker.js';
 import { ConfigError } from '../errors.js';
+import { redactUrl } from '../targets/base-url.js';
+import { LoginThrottle } from './login-throttle.js';
 import { EV } from '../journal/catalogue.js';
 import type { Journal } from '../journal/journal.js';
 import type { Outbox } from '../outbox/store.js';
@@ -100,15 +102,25 @@ export async function startConsole(deps: ConsoleDeps): Promise<RunningConsole> {
     warnTimer = setInterval(() => warner.check(now()), 3_600_000);
     warnTimer.unref();
   }
-  const loginFailures: number[] = [];
+  // The console speaks plain http: off loopback, the admin token and session cookies would cross the network.
+  if (!isLoopback(listen) && !config.console.allow_insecure_http) {
+    if (warnTimer) clearInterval(warnTimer);
+    if (ownMetrics) metrics.close();
+    throw new ConfigError(
+      `config.yml: console.listen is ${listen}, not a loopback address, and the console has no TLS: the admin token would cross the network in clear. Keep 127.0.0.1 and reach it through an SSH tunnel or a TLS reverse proxy, or set console.allow_insecure_http: true if you really must`,
+    );
+  }
+  // Per client address: wrong tokens from one client must not lock out the right token from another.
+  const loginFailures = new LoginThrottle(LOGIN_FAILURES_PER_MINUTE, 60_000);
   let port = 0;
 
   const allowedHost = (host: string | undefined): boolean => {
-    // DNS rebinding: a loopback console answers only to loopback names, whatever a browser was tricked into.
-    if (!isLoopback(listen)) return true;
+    // DNS rebinding: the console answers only to the names it is reached by, whatever a browser was tricked into.
     if (!host) return false;
     const h = host.toLowerCase();
-    return [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, `${listen}:${port}`].includes(h);
+    const names = isLoopback(listen) ? ['127.0.0.1', 'localhost', '[::1]'] : [];
+    for (const n of [listen, ...config.console.allowed_hosts]) names.push(n.includes(':') && !n.startsWith('[') ? `[${n}]` : n);
+    return names.some((n) => h === `${n.toLowerCase()}:${port}`);
   };
 
   const send = (res: http.ServerResponse, status: number, type: string, body: string | Buffer, extra: Record<string, string | string[]> = {}) => {
@@ -145,7 +157,7 @@ export async function startConsole(deps: ConsoleDeps): Promise<RunningConsole> {
       const h = health.get(t.name);
       const s = summary.get(t.name);
       return {
-        name: t.name, type: t.type, url: t.url, paused: h?.paused ?? s?.paused ?? false, reason: h?.pausedReason ?? s?.reason ?? null,
+        name: t.name, type: t.type, url: redactUrl(t.url), paused: h?.paused ?? s?.paused ?? false, reason: h?.pausedReason ?? s?.reason ?? null,
         pausedAt: h?.pausedAt ?? s?.since ?? null, lastSuccessAt: s?.lastSuccessAt ?? h?.lastSuccessAt ?? null,
         lastErrorAt: h?.lastErrorAt ?? s?.lastErrorAt ?? null, lastError: h?.lastError ?? s?.lastError ?? null, expiry: expiries.get(t.name),
       };
@@ -226,7 +238,7 @@ export async function startConsole(deps: ConsoleDeps): Promise<RunningConsole> {
       const site = req.headers['sec-fetch-site'];
       if (site !== undefined && site !== 'same-origin' && site !== 'none') throw new HttpError(403, 'cross-origin request refused');
       const origin = req.headers.origin;
-      if (origin !== undefined && origin !== 'null' && isLoopback(listen)) {
+      if (origin !== undefined && origin !== 'null') {
         let host: string | undefined;
         try {
           host = new URL(origin).host;
@@ -248,11 +260,11 @@ export async function startConsole(deps: ConsoleDeps): Promise<RunningConsole> {
         const form = await readForm(req);
         if (!session || !csrfMatches(form.get('csrf'), session)) throw new HttpError(403, 'missing or invalid CSRF token: reload the login page');
         const t = now();
-        while (loginFailures.length && loginFailures[0]! < t - 60_000) loginFailures.shift();
-        if (loginFailures.length >= LOGIN_FAILURES_PER_MINUTE) throw new HttpError(429, 'too many failed logins; wait a minute');
+        const client = req.socket.remoteAddress ?? 'unknown';
+        if (loginFailures.blocked(client, t)) throw new HttpError(429, 'too many failed logins from this address; wait a minute');
         const adminToken = currentToken();
         if (!adminToken || !tokenMatches(form.get('token') ?? '', adminToken)) {
-          loginFailures.push(t);
+          loginFailures.failed(client, t);
           deps.journal.write(EV.consoleLoginFailed, { remote: req.socket.remoteAddress ?? 'unknown' });
           return sendHtml(res, 401, loginPage(session.csrf, 'Wrong admin token.'));
         }
@@ -363,6 +375,7 @@ export async function startConsole(deps: ConsoleDeps): Promise<RunningConsole> {
   const host = listen.includes(':') ? `[${listen}]` : listen;
   const url = `http://${host}:${port}`;
   deps.journal.write(EV.consoleListening, { url, loopback: isLoopback(listen) });
+  if (!isLoopback(listen)) deps.journal.write(EV.consoleInsecureListen, { url, allowedHosts: [listen, ...config.console.allowed_hosts].join(',') });
 
   return {
     url,

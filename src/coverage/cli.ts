@@ -3,6 +3,7 @@
 // account names and times only.
 
 import path from 'node:path';
+import { usageMessage } from '../cli/args.js';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
 import { Outbox } from '../outbox/store.js';
@@ -32,7 +33,7 @@ export async function reportCoverageCommand(argv: string[], io: CoverageCommandI
       allowPositionals: false,
     }).values;
   } catch (e) {
-    err(`pwsync: report coverage: ${(e as Error).message}\n`);
+    err(`pwsync: report coverage: ${usageMessage(e, argv, { config: {}, secret: {}, csv: {}, all: {} })}\n`);
     return 2;
   }
   if (!a.config) {

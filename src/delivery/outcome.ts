@@ -7,7 +7,9 @@ import {
   PwsyncError,
   RejectedChangeError,
   RetryableError,
+  TargetFaultError,
   TargetUnusableError,
+  UnsealError,
 } from '../errors.js';
 import type { EventDef } from '../journal/catalogue.js';
 import { EV } from '../journal/catalogue.js';
@@ -33,6 +35,8 @@ export function classifyFailure(err: unknown, ctx: OutcomeContext): Transition {
   const attempts = ctx.attempts + 1;
   if (err instanceof TargetUnusableError) return { kind: 'pause-target', event: EV.targetUnusable };
   if (err instanceof RejectedChangeError) return { kind: 'final', state: 'rejected', event: EV.rejected };
+  // The key cannot open this row (lost or replaced key file, altered row): no retry ever changes that.
+  if (err instanceof UnsealError) return { kind: 'final', state: 'rejected', event: EV.unsealable };
   // AD answered, but the account cannot be identified (several entries match, the RID contradicts the GUID): asking
   // again does not change that, and retrying until max_age would hide it behind 72 h of "retry scheduled".
   if (err instanceof DirectoryLookupError) return { kind: 'final', state: 'rejected', event: EV.unknownAccount };
@@ -46,7 +50,7 @@ export function classifyFailure(err: unknown, ctx: OutcomeContext): Transition {
   const retryAfter = err instanceof RetryableError ? err.retryAfterMs : undefined;
   const delayMs = nextDelayMs(ctx.retry, attempts, retryAfter, ctx.random);
   if (exceedsMaxAge(ctx, 0)) return { kind: 'final', state: 'expired', event: EV.expired };
-  const event = err instanceof DirectoryUnavailableError ? EV.directoryUnavailable : EV.retryScheduled;
+  const event = err instanceof DirectoryUnavailableError ? EV.directoryUnavailable : err instanceof TargetFaultError ? EV.targetFault : EV.retryScheduled;
   // Unknown errors (bugs, corrupt rows) retry too: losing a password to a bug is worse than trying again.
   return { kind: 'retry', state: 'waiting', delayMs, event, countAttempt: true };
 }

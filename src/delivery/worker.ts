@@ -37,6 +37,8 @@ export interface DeliveryOptions {
   fingerprintKey: Buffer;
   /** agent.clock_skew: how far pwdLastSet may lie after a capture's time before the change counts as stale (read per use). */
   clockSkewMs: number | (() => number);
+  /** How often a paused target is probed again (queue.paused_probe_interval); 0 turns re-probing off. */
+  pausedProbeIntervalMs?: number;
   now?: () => number;
 }
 
@@ -54,6 +56,8 @@ export class DeliveryWorker {
   private readonly health = new Map<string, TargetHealth>();
   private readonly gates = new Map<string, TargetGate>();
   private sweeper: NodeJS.Timeout | undefined;
+  private prober: NodeJS.Timeout | undefined;
+  private probing = false;
   /** Rows this worker is attempting now; an inflight row not in here lost its attempt (see releaseInflight). */
   private readonly owned = new Set<string>();
   private lastStorageAlarm = 0;
@@ -112,7 +116,35 @@ export class DeliveryWorker {
     this.sweep();
     this.sweeper = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
     this.sweeper.unref?.();
+    const every = this.opts.pausedProbeIntervalMs ?? 0;
+    if (every > 0) {
+      this.prober = setInterval(() => void this.probePaused(), every);
+      this.prober.unref?.();
+    }
     this.notify();
+  }
+
+  /**
+   * Probes every paused target once (a harmless authenticated search) and resumes those that answer: a token
+   * renewed at the target, or an outage that looked like refused credentials, must not need an operator.
+   */
+  async probePaused(): Promise<void> {
+    if (this.probing) return;
+    this.probing = true;
+    try {
+      for (const [name, h] of [...this.health]) {
+        const dt = this.targets.get(name);
+        if (!h.paused || !dt || !this.running) continue;
+        try {
+          await dt.target.probe();
+          if (this.targets.get(name) === dt) this.resume(name, 'probe');
+        } catch (err) {
+          this.journal.write(EV.targetProbeFailed, { target: name, code: errorCode(err), error: safeMessage(err) });
+        }
+      }
+    } finally {
+      this.probing = false;
+    }
   }
 
   /** Expires open rows older than queue.max_age — also those of a paused target, which are never attempted. */
@@ -145,6 +177,7 @@ export class DeliveryWorker {
   async stop(): Promise<void> {
     this.running = false;
     if (this.sweeper) clearInterval(this.sweeper);
+    if (this.prober) clearInterval(this.prober);
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     if (this.active > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
@@ -164,12 +197,12 @@ export class DeliveryWorker {
   }
 
   /** Resumes a paused target (after a new token and a successful probe). */
-  resume(name: string): void {
+  resume(name: string, by: 'reload' | 'probe' = 'reload'): void {
     const h = this.health.get(name);
     if (!h?.paused) return;
     this.health.set(name, { ...h, paused: false, pausedReason: undefined, pausedAt: undefined });
     this.outbox.setTargetPaused(name, false);
-    this.journal.write(EV.targetResumed, { target: name });
+    this.journal.write(EV.targetResumed, { target: name, by });
     this.notify();
   }
 

@@ -19,6 +19,10 @@ export const EV = {
   configReloadFailed: def(1003, 'error', 'Configuration reload failed; the previous configuration stays in force'),
   keyCreated: def(1004, 'info', 'Sealing key created'),
   recoveredInflight: def(1005, 'warn', 'Changes that were in flight when the agent stopped are queued again'),
+  keyMismatch: def(1020, 'error', 'Agent not started: the key file cannot open the queued changes'),
+  outboxMismatch: def(1021, 'error', 'Agent not started: the outbox is missing, empty or not the one this agent wrote'),
+  permissionsTightened: def(1022, 'warn', 'Permissions of an agent directory or file were too open and have been tightened'),
+  insecureHttpAllowed: def(1023, 'warn', 'A target is reached over plain http (allow_insecure_http: true): tokens and passwords cross the network unencrypted'),
   // 2xxx capture and intake
   captured: def(2000, 'info', 'Password change captured and committed'),
   refused: def(2001, 'warn', 'Password change refused: it is never forwarded'),
@@ -38,10 +42,12 @@ export const EV = {
   duplicateSuppressed: def(3006, 'info', 'Same password already delivered; finished without a request'),
   noExternalId: def(3007, 'error', 'Account has no value for the external-ID attribute; change cannot be matched'),
   searchCompleted: def(3010, 'debug', 'Target user search completed'),
+  unsealable: def(3020, 'error', 'Queued password cannot be unsealed with this agent key; change rejected, the user must change the password again'),
   // 4xxx targets and directory health
   targetUnusable: def(4000, 'error', 'Target paused: credentials rejected (token expired, revoked or missing scope)'),
   targetResumed: def(4001, 'info', 'Target resumed'),
   targetProbeFailed: def(4002, 'error', 'Paused target still refuses the new credentials; it stays paused'),
+  targetFault: def(4020, 'warn', 'Target answered with something that is not a SCIM answer (maintenance page, redirect); retry scheduled'),
   directoryUnavailable: def(4100, 'error', 'Active Directory cannot be reached; changes wait'),
   outboxWriteFailed: def(4200, 'error', 'The outbox cannot be written (disk full or I/O error); delivery waits and retries'),
   // 5xxx operations console, metrics, credential expiry (docs/console.md)
@@ -55,6 +61,7 @@ export const EV = {
   consoleNotStarted: def(5007, 'warn', 'Console not started: secret.yml has no console.admin_token (/metrics and /healthz are served alone)'),
   metricsListening: def(5008, 'info', 'Metrics and health listening without the console'),
   metricsListenFailed: def(5009, 'error', 'Metrics and health cannot listen (console.listen/port); the agent runs without them'),
+  consoleInsecureListen: def(5020, 'warn', 'Console listens on a non-loopback address over plain http (console.allow_insecure_http: true)'),
 } as const satisfies Record<string, EventDef>;
 
 export type EventName = keyof typeof EV;

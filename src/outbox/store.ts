@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { CorruptDatabaseError, StorageError } from '../errors.js';
+import { CorruptDatabaseError, StorageError, UnsealError } from '../errors.js';
 import { openPassword, sealPassword } from './seal.js';
 import { openSqlite, type SqlDatabase, type SqliteDriverName, type SqlStatement } from './sqlite-driver.js';
 import type { ChangeState, FinalState } from './states.js';
@@ -361,7 +361,34 @@ export class Outbox {
   openSecret(row: ChangeRow): string {
     const r = this.stmt(`SELECT nonce, box FROM changes WHERE id = ?`).get(row.id) as { nonce: Buffer | null; box: Buffer | null } | undefined;
     if (!r?.nonce || !r.box) throw new StorageError(`change ${row.id} has no sealed password any more`);
-    return openPassword(this.sealKey, row.id, row.account, row.target, { nonce: r.nonce, box: r.box });
+    try {
+      return openPassword(this.sealKey, row.id, row.account, row.target, { nonce: r.nonce, box: r.box });
+    } catch (err) {
+      throw new UnsealError(`the sealed password of change ${row.captureId} cannot be opened with this agent's key (key file replaced, or the row was altered)`, { cause: err });
+    }
+  }
+
+  /** A value of the outbox's own `meta` table (outbox id, key check). */
+  meta(key: string): string | undefined {
+    return (this.stmt(`SELECT value FROM meta WHERE key = ?`).get(key) as { value: string } | undefined)?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.write(() => this.durable(() => this.stmt(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(key, value)));
+  }
+
+  /** How many rows still hold a sealed password, and the oldest and newest of them (to test a key against). */
+  sealedRows(): { count: number; samples: ChangeRow[] } {
+    const count = (this.stmt(`SELECT COUNT(*) AS n FROM changes WHERE box IS NOT NULL`).get() as { n: number }).n;
+    if (count === 0) return { count, samples: [] };
+    const first = this.stmt(`SELECT ${COLUMNS} FROM changes WHERE box IS NOT NULL ORDER BY seq LIMIT 1`).get() as RawRow;
+    const last = this.stmt(`SELECT ${COLUMNS} FROM changes WHERE box IS NOT NULL ORDER BY seq DESC LIMIT 1`).get() as RawRow;
+    return { count, samples: [toRow(first), toRow(last)] };
+  }
+
+  /** Whether any row was ever written (AUTOINCREMENT keeps the high-water mark even after rows are deleted). */
+  everWritten(): boolean {
+    return (this.stmt(`SELECT COUNT(*) AS n FROM changes`).get() as { n: number }).n > 0;
   }
 
   /**

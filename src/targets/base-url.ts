@@ -9,3 +9,23 @@ export function normaliseBaseUrl(url: string): string {
   if (!u.pathname.endsWith('/')) u.pathname += '/';
   return u.href;
 }
+
+/**
+ * The URL for display (console, journal, `pwsync check`): userinfo (`https://user:SECRET@host/`) replaced, query
+ * and fragment dropped. Credentials belong in secret.yml, but a URL that carries some must never show them.
+ */
+export function redactUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return '[unparseable url]';
+  }
+  const hadUserinfo = u.username !== '' || u.password !== '';
+  u.username = '';
+  u.password = '';
+  u.search = '';
+  u.hash = '';
+  const text = u.href;
+  return hadUserinfo ? text.replace('://', '://[redacted]@') : text;
+}

@@ -2,7 +2,7 @@
 // Pure: no I/O, no clock unless given. Never echoes a token, a password or a request body: only status, SCIM
 // `detail` (scrubbed of known secrets, capped) and error codes.
 
-import { NotProvisionedError, RejectedChangeError, RetryableError, TargetUnusableError } from '../errors.js';
+import { NotProvisionedError, RejectedChangeError, RetryableError, TargetFaultError, TargetUnusableError } from '../errors.js';
 import { matchPendingDeletion } from './iij-pending-deletion.js';
 
 /** At most this much of any response body is read or parsed (a hostile or broken server cannot exhaust memory). */
@@ -113,6 +113,72 @@ export function scrub(text: string, secrets: readonly string[] = [], max = 300):
   return out.length > max ? `${out.slice(0, max)}…` : out;
 }
 
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
+
+/** What replaces a target's `detail` that echoed a secret in any form we can recognise. */
+export const WITHHELD_DETAIL = '[detail withheld: the target echoed the request]';
+
+/**
+ * A target's free-text `detail`, fit to be journaled and stored (unsealed) in the outbox: scrubbed and capped — or
+ * replaced by WITHHELD_DETAIL when it holds a secret in any encoding a server may echo it in (raw, JSON-escaped,
+ * URL-encoded, base64, hex, HTML), a long fragment of one, or a long opaque run that could be an encoding we do
+ * not know. Redacting only the raw form missed a password with `"` or `\` echoed from the JSON body (docs/security.md).
+ */
+export function safeDetail(text: string, secrets: readonly string[] = [], carriedPassword = false): string {
+  const folded = text.toLowerCase();
+  for (const s of secrets) {
+    if (s.length < 4) continue;
+    for (const form of encodingsOf(s)) {
+      if (text.includes(form) || folded.includes(form.toLowerCase())) return WITHHELD_DETAIL;
+    }
+    // A server that truncates what it echoes leaves a fragment: any 8 consecutive characters of the secret.
+    const w = Math.min(8, s.length);
+    for (let i = 0; i + w <= s.length; i++) if (text.includes(s.slice(i, i + w))) return WITHHELD_DETAIL;
+  }
+  // Base64 of a whole request body, an encrypted blob, a hex dump: nothing an operator needs, possibly a secret.
+  // Only for a request that carried a password; UUIDs (user ids) are ordinary content.
+  if (carriedPassword && /[A-Za-z0-9+/=_%-]{32,}/.test(text.replace(UUID, ''))) return WITHHELD_DETAIL;
+  return scrub(text, secrets);
+}
+
+/** The forms a secret takes when a server echoes (part of) a request that carried it. */
+export function encodingsOf(secret: string): string[] {
+  const json = JSON.stringify(secret).slice(1, -1);
+  const asciiJson = json.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const utf8 = Buffer.from(secret, 'utf8');
+  const b64 = utf8.toString('base64');
+  const html = secret.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  const htmlNamed = secret.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+  const forms = [
+    secret,
+    json,
+    asciiJson,
+    JSON.stringify(json).slice(1, -1), // escaped twice (a body quoted inside a JSON string)
+    json.replace(/\//g, '\\/'), // encoders that escape "/" too
+    encodeURIComponent(secret),
+    encodeURIComponent(secret).replace(/%20/g, '+'),
+    escapeAll(utf8),
+    b64,
+    b64.replace(/=+$/, ''),
+    utf8.toString('base64url'),
+    utf8.toString('hex'),
+    html,
+    htmlNamed,
+  ];
+  // Base64 of the secret inside a longer encoded text depends on its offset (0, 1 or 2 bytes into a 3-byte group):
+  // compare the characters that come from the secret's bytes alone, not those mixed with its neighbours'.
+  for (const pad of [0, 1, 2]) {
+    const enc = Buffer.concat([Buffer.alloc(pad), utf8]).toString('base64').replace(/=+$/, '');
+    const core = enc.slice(pad === 0 ? 0 : pad + 1, (pad + utf8.length) % 3 === 0 ? undefined : -1);
+    if (core.length >= 6) forms.push(core, core.replace(/\+/g, '-').replace(/\//g, '_'));
+  }
+  return [...new Set(forms.filter((f) => f.length >= 4))];
+}
+
+function escapeAll(bytes: Buffer): string {
+  return [...bytes].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
+}
+
 // TLS verification failures are configuration problems (missing ca_file, TLS-inspecting proxy), not outages.
 const TLS_TRUST_CODES = new Set([
   'DEPTH_ZERO_SELF_SIGNED_CERT',
@@ -157,7 +223,7 @@ function classifyResponse(o: HttpResponseOutcome, ctx: ClassifyContext): TargetF
   const t = ctx.target;
   const s = o.status;
   const scim = parseScimError(o.body);
-  const detail = scim?.detail !== undefined ? scrub(scim.detail, ctx.secrets) : undefined;
+  const detail = scim?.detail !== undefined ? safeDetail(scim.detail, ctx.secrets, ctx.purpose !== 'search') : undefined;
   const said = detail ? `: ${detail}` : '';
 
   if (s === 429) {
@@ -201,7 +267,9 @@ function classifyResponse(o: HttpResponseOutcome, ctx: ClassifyContext): TargetF
     return new NotProvisionedError(`${t}: ${why}; waiting for the target${said}`, true);
   }
   if (s >= 300 && s < 400) {
-    return new TargetUnusableError(`${t}: the target redirected (${s}) instead of answering: check the url (and any captive proxy)`, s);
+    // A maintenance page or a captive proxy redirects for a while; a wrong URL redirects for ever and shows up as
+    // repeated 3001 events naming the redirect (and in `pwsync check`), without stopping other changes' retries.
+    return new TargetFaultError(`${t}: the target redirected (${s}) instead of answering: if this persists, check the url (and any captive proxy)`);
   }
   if (s >= 400) {
     return new RejectedChangeError(`${t}: the target answered ${s}${said}`, detail);

@@ -1,7 +1,7 @@
 // SCIM 2.0 message bodies pwsync sends (SearchRequest, PatchOp, PUT body) and the ListResponse it reads.
 // Pure: no I/O. Never returns or throws text that contains the password; only the request bodies carry it.
 
-import { NotProvisionedError, RejectedChangeError, TargetUnusableError } from '../errors.js';
+import { NotProvisionedError, RejectedChangeError, TargetFaultError } from '../errors.js';
 import type { TargetUser } from './target.js';
 
 export const SEARCH_REQUEST_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:SearchRequest';
@@ -69,8 +69,9 @@ export function pickOneUser(
     json = undefined;
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    // 200 with something else than JSON: a captive portal or a wrong URL. Every change would fail alike.
-    throw new TargetUnusableError(`${target}: the search answered 200 but not with a SCIM ListResponse: check the url`);
+    // 200 with something else than JSON: a maintenance page, a captive portal or a wrong URL. Transient in the first
+    // two cases; the third shows up as repeated events and in `pwsync check`. Credentials were not refused: no pause.
+    throw new TargetFaultError(`${target}: the search answered 200 but not with a SCIM ListResponse (maintenance page or wrong url?)`);
   }
   const o = json as Record<string, unknown>;
   const resources = Array.isArray(o['Resources']) ? (o['Resources'] as unknown[]) : [];
@@ -82,13 +83,13 @@ export function pickOneUser(
   }
   const hit = resources[0];
   if (typeof hit !== 'object' || hit === null) {
-    throw new TargetUnusableError(`${target}: the search reported 1 result but returned no resource: the target's answer is malformed`);
+    throw new TargetFaultError(`${target}: the search reported 1 result but returned no resource: the target's answer is malformed`);
   }
   const h = hit as Record<string, unknown>;
   const id = h['id'];
   const got = h[attribute];
   if (typeof id !== 'string' || id.length === 0) {
-    throw new TargetUnusableError(`${target}: the search result has no id: the target's answer is malformed`);
+    throw new TargetFaultError(`${target}: the search result has no id: the target's answer is malformed`);
   }
   const same = typeof got === 'string' && (rule === 'exact' ? got === value : got.toLowerCase() === value.toLowerCase());
   if (!same) {

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { startEmulator, type Emulator } from '../../emulator/server.js';
 import { iijTargetSchema, type IijTargetConfig } from '../../src/config/schema.js';
-import { NotProvisionedError, RejectedChangeError, RetryableError, TargetUnusableError } from '../../src/errors.js';
+import { NotProvisionedError, RejectedChangeError, RetryableError, TargetFaultError, TargetUnusableError } from '../../src/errors.js';
 import { createIijTarget } from '../../src/targets/iij-target.js';
 import type { Target } from '../../src/targets/target.js';
 import { startHttpProxy, type TestProxy } from '../support/http-proxy.js';
@@ -459,11 +459,13 @@ describe('IIJ target: requests byte for byte, and answers the emulator cannot gi
     }
   });
 
-  it('a 200 that is not a ListResponse → TargetUnusable (wrong url / captive portal)', async () => {
-    answer = (_r, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>login</html>');
+  it('a 200 that is not a ListResponse (maintenance page) → TargetFault, retried, never a pause', async () => {
+    answer = (_r, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>down for maintenance</html>');
     const t = createIijTarget(iijConfig(base), TOKEN);
     try {
-      assert.ok((await failure(t.find('taro@example.local'))) instanceof TargetUnusableError);
+      const err = await failure(t.find('taro@example.local'));
+      assert.ok(err instanceof TargetFaultError, err.message);
+      assert.ok(err instanceof RetryableError);
     } finally {
       await t.close();
     }

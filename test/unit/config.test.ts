@@ -70,8 +70,10 @@ describe('loadConfig', () => {
       addresses: ['dc1.example.test'], user: 'svc-pwsync@example.test', timeout: 10_000, encryption: 'ldaps', verify_mode: true,
     });
     assert.deepEqual(config.ad.ldap.filter, { user: '(&(objectCategory=person)(objectClass=user))' });
-    assert.deepEqual(config.queue, { max_age: 72 * 3_600_000, not_provisioned_horizon: 24 * 3_600_000, retry: { initial: 5_000, max: 900_000 } });
-    assert.deepEqual(config.console, { enabled: true, listen: '127.0.0.1', port: 8750 });
+    assert.deepEqual(config.queue, {
+      max_age: 72 * 3_600_000, not_provisioned_horizon: 24 * 3_600_000, paused_probe_interval: 300_000, retry: { initial: 5_000, max: 900_000 },
+    });
+    assert.deepEqual(config.console, { enabled: true, listen: '127.0.0.1', port: 8750, allow_insecure_http: false, allowed_hosts: [] });
     const t = config.targets[0]!;
     assert.equal(t.type, 'iij');
     assert.equal(t.url, 'https://scim.auth.iij.jp/scim/v2/');

@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { NotProvisionedError, RejectedChangeError, RetryableError, TargetUnusableError } from '../../src/errors.js';
+import { NotProvisionedError, RejectedChangeError, RetryableError, TargetFaultError, TargetUnusableError } from '../../src/errors.js';
 import {
   classifyFailure,
   DEFAULT_RETRY_AFTER_MS,
@@ -171,10 +171,14 @@ describe('classifyFailure: responses', () => {
     assert.ok(e instanceof TargetUnusableError);
     assert.match(e.message, /proxy p:8080/);
   });
-  it('3xx → TargetUnusable (check url)', () => {
-    const e = classifyFailure(response(302, '', { location: 'https://login.example/' }), ctx('search'));
-    assert.ok(e instanceof TargetUnusableError);
-  });
+  for (const status of [301, 302, 303, 307, 308]) {
+    it(`${status} → TargetFault (retried, not a pause: credentials were not refused)`, () => {
+      const e = classifyFailure(response(status, '', { location: 'https://login.example/' }), ctx('search'));
+      assert.ok(e instanceof TargetFaultError);
+      assert.ok(!(e instanceof TargetUnusableError));
+      assert.match(e.message, /redirected/);
+    });
+  }
   it('other 4xx → RejectedChange', () => {
     const e = classifyFailure(response(422, scimBody(422, 'nope')), ctx('write-password'));
     assert.ok(e instanceof RejectedChangeError);
