@@ -126,6 +126,8 @@ export const WITHHELD_DETAIL = '[detail withheld: the target echoed the request]
  */
 export function safeDetail(text: string, secrets: readonly string[] = [], carriedPassword = false): string {
   const folded = text.toLowerCase();
+  // The text as a reader would see it once unescaped (HTML entities, %XX, JSON escapes), each way on its own.
+  const views = [text, unescapeHtml(text), unescapeUrl(text), unescapeJson(text)];
   for (const s of secrets) {
     if (s.length < 4) continue;
     for (const form of encodingsOf(s)) {
@@ -133,7 +135,7 @@ export function safeDetail(text: string, secrets: readonly string[] = [], carrie
     }
     // A server that truncates what it echoes leaves a fragment: any 8 consecutive characters of the secret.
     const w = Math.min(8, s.length);
-    for (let i = 0; i + w <= s.length; i++) if (text.includes(s.slice(i, i + w))) return WITHHELD_DETAIL;
+    for (const view of views) for (let i = 0; i + w <= s.length; i++) if (view.includes(s.slice(i, i + w))) return WITHHELD_DETAIL;
   }
   // Base64 of a whole request body, an encrypted blob, a hex dump: nothing an operator needs, possibly a secret.
   // Only for a request that carried a password; UUIDs (user ids) are ordinary content.
@@ -173,6 +175,33 @@ export function encodingsOf(secret: string): string[] {
     if (core.length >= 6) forms.push(core, core.replace(/\+/g, '-').replace(/\//g, '_'));
   }
   return [...new Set(forms.filter((f) => f.length >= 4))];
+}
+
+function unescapeHtml(text: string): string {
+  const named: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+  return text.replace(/&(#\d{1,7}|#x[0-9a-f]{1,6}|amp|lt|gt|quot|apos);/gi, (m, e: string) => {
+    if (e[0] !== '#') return named[e.toLowerCase()] ?? m;
+    const cp = e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10);
+    return cp <= 0x10ffff ? String.fromCodePoint(cp) : m;
+  });
+}
+
+function unescapeUrl(text: string): string {
+  try {
+    return decodeURIComponent(text.replace(/\+/g, ' '));
+  } catch {
+    return text;
+  }
+}
+
+function unescapeJson(text: string): string {
+  let out = text;
+  // Twice: a body quoted inside a JSON string is escaped twice.
+  for (let i = 0; i < 2; i++)
+    out = out.replace(/\\(u[0-9a-fA-F]{4}|["\\/bfnrt])/g, (_m, e: string) =>
+      e[0] === 'u' ? String.fromCharCode(parseInt(e.slice(1), 16)) : ({ b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' } as Record<string, string>)[e] ?? e,
+    );
+  return out;
 }
 
 function escapeAll(bytes: Buffer): string {
