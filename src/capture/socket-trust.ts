@@ -61,11 +61,14 @@ export function checkSocketTrust(socketPath: string, extraOwners: readonly numbe
     throw new UntrustedSocketError(
       `the intake socket ${socketPath} belongs to uid ${sock.uid}, which is not the agent's user (root, uid ${me}, or the owner of ${dir}): refusing to send a password to it; check who created it`,
     );
-  // Walk up: a directory another user can write lets that user replace the socket after this check.
+  // Walk up: a directory another user can write lets that user replace the socket (or a directory on its path)
+  // after this check — unless it is sticky (like /tmp) and the entry in it belongs to a trusted user.
+  let child: Stats = sock;
   for (let d = dir; ; d = path.dirname(d)) {
     const st = d === dir ? parent : statSync(d);
     const ownerOk = trusted.has(st.uid) || (d === dir && st.uid === sock.uid);
-    const openToOthers = (st.mode & 0o022) !== 0 && !((st.mode & STICKY) !== 0 && trusted.has(sock.uid));
+    const openToOthers = (st.mode & 0o022) !== 0 && !((st.mode & STICKY) !== 0 && trusted.has(child.uid));
+    child = st;
     if (!ownerOk || openToOthers)
       throw new UntrustedSocketError(
         `the intake socket ${socketPath} is in ${d}, which ${!ownerOk ? `belongs to uid ${st.uid}` : 'other users can write'}: another user could replace the socket; refusing to send a password`,
