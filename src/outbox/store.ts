@@ -4,7 +4,7 @@
 // Nothing here logs; callers journal what happened.
 
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { CorruptDatabaseError, StorageError, UnsealError } from '../errors.js';
 import { openPassword, sealPassword } from './seal.js';
@@ -173,6 +173,8 @@ export class Outbox {
     }
     mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     try {
+      // Created 0600 before SQLite opens it: SQLite gives -wal and -shm the mode of the database file.
+      closeSync(openSync(file, 'a', 0o600));
       this.db = openSqlite(file, {}, driver);
       this.db.pragma('journal_mode = WAL');
       // NORMAL by default; commits an ack depends on switch to FULL (durable()).
