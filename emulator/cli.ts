@@ -103,7 +103,10 @@ export async function runEmulatorCli(argv: readonly string[], io?: Partial<CliIo
     if (minLength !== undefined) options.policy = { minLength };
     if (values['admin-key']) options.adminKey = values['admin-key'];
   } catch (e) {
-    err(`pwsync-emulator: ${e instanceof Error ? e.message : String(e)}`);
+    // parseArgs quotes the offending argument; a mistyped command line may hold a secret, so it is not repeated.
+    const code = (e as { code?: string }).code ?? '';
+    const what = code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' ? 'unexpected argument (not shown)' : code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? 'unknown option (not shown)' : code.startsWith('ERR_PARSE_ARGS') ? 'invalid arguments (not shown)' : e instanceof Error ? e.message : String(e);
+    err(`pwsync-emulator: ${what}`);
     err(USAGE);
     return 2;
   }

@@ -181,3 +181,22 @@ describe('data_dir permissions (#13)', () => {
     assert.throws(() => secureDataDir(dir), (e: unknown) => e instanceof UnsafePermissionsError && /owned by uid 65534/.test(e.message));
   });
 });
+
+describe('config.yml permissions at reload (#4)', () => {
+  it('a config.yml made world-writable while the agent runs is refused at reload (1003); the old config stays', async () => {
+    const { configFile } = writeConfig();
+    const events: JournalEntry[] = [];
+    const { agent, journal } = await start(configFile, events);
+    try {
+      const failed = journal.waitFor((e) => e.id === 1003, 10_000);
+      chmodSync(configFile, 0o666);
+      writeFileSync(configFile, readFileSync(configFile, 'utf8').replace('url: http://127.0.0.1:9/scim/v2/', 'url: http://127.0.0.1:10/scim/v2/'));
+      const e = await failed;
+      assert.match(String(e.error), /writable by group or others/);
+      assert.ok(!events.some((x) => x.id === 1002), 'the change was applied');
+    } finally {
+      await agent.stop();
+      journal.close();
+    }
+  });
+});
