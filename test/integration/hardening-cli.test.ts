@@ -2,7 +2,7 @@
 // `pwsync submit` refuses a socket squatted by another user, saying so. No DC needed.
 
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, mkdtempSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -72,5 +72,22 @@ describe('pwsync submit and a squatted socket (#3)', () => {
     } finally {
       squatter.close();
     }
+  });
+});
+
+describe('pwsync check flags plain http (#5)', () => {
+  it('prints FAIL for a target reached over http with allow_insecure_http, and exits non-zero', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'pwsync-check-http-'));
+    writeFileSync(
+      path.join(dir, 'config.yml'),
+      `ad:\n  ldap:\n    server:\n      addresses: [127.0.0.1]\n      port: 1\n      user: reader\n      timeout: 1s\n    base_dn: 'DC=x'\n` +
+        `targets:\n  - name: t\n    type: scim\n    url: http://u:Url-SECRET-2@127.0.0.2.invalid/v2/\n    timeout: 1s\n    allow_insecure_http: true\n`,
+      { mode: 0o600 },
+    );
+    writeFileSync(path.join(dir, 'secret.yml'), `ad:\n  ldap:\n    server:\n      password: pw\ntargets:\n  t:\n    access_token: tok-0123456789\n`, { mode: 0o600 });
+    const r = await run(['check', '--config', path.join(dir, 'config.yml')]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.out, /FAIL {2}target t transport: http:\/\/\[redacted\]@127\.0\.0\.2\.invalid\/v2\/ is plain http/);
+    assert.ok(!r.out.includes('Url-SECRET-2') && !r.err.includes('Url-SECRET-2'));
   });
 });

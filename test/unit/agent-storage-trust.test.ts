@@ -200,3 +200,25 @@ describe('config.yml permissions at reload (#4)', () => {
     }
   });
 });
+
+describe('plain http allowed explicitly (#5)', () => {
+  it('journals 1023 at start, with the URL userinfo redacted', async () => {
+    const { configFile } = writeConfig();
+    writeFileSync(
+      configFile,
+      readFileSync(configFile, 'utf8').replace('url: http://127.0.0.1:9/scim/v2/', 'url: http://u:Url-SECRET-1@10.255.255.1:9/scim/v2/\n    allow_insecure_http: true'),
+      { mode: 0o600 },
+    );
+    const events: JournalEntry[] = [];
+    const { agent, journal } = await start(configFile, events);
+    try {
+      const ev = events.find((e) => e.id === 1023);
+      assert.ok(ev, 'event 1023');
+      assert.equal(ev.url, 'http://[redacted]@10.255.255.1:9/scim/v2/');
+      assert.ok(!JSON.stringify(events).includes('Url-SECRET-1'));
+    } finally {
+      await agent.stop();
+      journal.close();
+    }
+  });
+});
