@@ -11,9 +11,9 @@ export function usageMessage(err: unknown, argv: readonly string[], options: Rea
   const code = (err as { code?: string }).code;
   const message = (err as Error).message ?? '';
   if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
-    return `unexpected argument (argument ${positionOfUnexpected(argv, options)}, not shown: it may be a secret); this command takes only --options; see pwsync help`;
+    return `unexpected argument (argument ${positionOfUnexpected(argv, options)}, not shown: it may be a secret); this command takes only --options, and a password is never given on the command line; see pwsync help`;
   }
-  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return 'unknown option (not shown: it may be a secret); see pwsync help';
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return 'unknown option (not shown: it may be a secret); a password is never given on the command line; see pwsync help';
   // "Option '--account <value>' argument missing" / "Option '--json' does not take an argument" name only our own options.
   const own = /^Option '(-[a-zA-Z]|--[a-z][a-z-]*)[ ']/.exec(message);
   if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && own && options[own[1]!.replace(/^-+/, '')] !== undefined) {
