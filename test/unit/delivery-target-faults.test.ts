@@ -24,7 +24,7 @@ function setup(target: Target, probeEveryMs: number) {
   const directory = new StaticDirectory([{ sAMAccountName: 'erin', userPrincipalName: 'erin@example.test', guid: '0b7d5b0c-7e62-4a4a-9b6f-0c1f0e5d7a11' }]);
   const worker = new DeliveryWorker(outbox, directory, [{ target, rule: userAttributeSchema.parse({}), ratePerSecond: 100 }], journal, {
     concurrency: 2, retry: { initialMs: 60_000, maxMs: 120_000 }, maxAgeMs: 3_600_000, notProvisionedHorizonMs: 3_600_000,
-    fingerprintKey: Buffer.alloc(32, 6), pausedProbeIntervalMs: probeEveryMs,
+    fingerprintKey: Buffer.alloc(32, 6), pausedProbeIntervalMs: probeEveryMs, clockSkewMs: 2_000,
   });
   const queue = () => outbox.insertChange({ account: 'erin', targets: ['t'], source: 'cli', capturedAt: new Date().toISOString(), password: 'Erin-Pw-1!' });
   const close = async () => {
