@@ -117,6 +117,11 @@ export class OutboxMismatchError extends PwsyncError {
 /** A file or directory the agent trusts (config, data_dir, socket) can be written or read by others. */
 export class UnsafePermissionsError extends ConfigError {}
 
+/** The intake socket's path or directory cannot be trusted with a password. */
+export class UntrustedSocketError extends Error {
+  readonly code = 'E_SOCKET_UNTRUSTED';
+}
+
 /** A stable code for any thrown value, for journal fields and frame replies. */
 export function errorCode(err: unknown): string {
   return err instanceof PwsyncError ? err.code : 'E_INTERNAL';

@@ -1,4 +1,4 @@
-/* frame.c — builds the intake frames the agent reads (contract: src/capture/frame.ts): 4-byte little-endian
+/* frame.c — builds the intake frames the agent reads (contract: src/intake/frame.ts): 4-byte little-endian
  * length + UTF-8 JSON. Pure: no I/O, no allocation. The caller wipes every buffer that held a password. */
 
 #include "pwfilt.h"

@@ -71,7 +71,7 @@ void queue_spool_begin(void);
 void queue_spool_end(void);
 BOOL queue_sender_may_take(BOOL spoolEmpty);
 
-/* frame.c — the intake frame (src/capture/frame.ts). Returns total bytes (4-byte length + JSON), 0 on failure. */
+/* frame.c — the intake frame (src/intake/frame.ts). Returns total bytes (4-byte length + JSON), 0 on failure. */
 DWORD frame_change(const PwsRecord *r, char *out, DWORD cap, char *account, DWORD accountCap);
 DWORD frame_skip(PwsSkip why, const char *accountUtf8, char *out, DWORD cap);
 int utf16_to_utf8(const WCHAR *s, ULONG n, char *out, int cap);

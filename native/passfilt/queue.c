@@ -70,7 +70,7 @@ BOOL queue_put_rec(const WCHAR *name, ULONG nameChars, ULONG rid, const WCHAR *p
 void queue_put(const WCHAR *name, ULONG nameChars, ULONG rid, const WCHAR *pw, ULONG pwChars, PwsSkip kind)
 {
     FILETIME now;
-    GetSystemTimeAsFileTime(&now); /* capturedAt: when LSA called us (src/capture/frame.ts) */
+    GetSystemTimeAsFileTime(&now); /* capturedAt: when LSA called us (src/intake/frame.ts) */
     if (!queue_put_rec(name, nameChars, rid, pw, pwChars, kind, &now)) InterlockedIncrement(&g_stats.droppedFull);
     else if (kind == PWS_SKIP_NONE) InterlockedIncrement(&g_stats.queued);
 }

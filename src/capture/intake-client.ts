@@ -3,10 +3,10 @@
 // Never prints or logs the frame, and wipes its bytes whatever happens.
 
 import net from 'node:net';
-import { FrameReader, decodeIntakeReply, encodeFrame, type IntakeReply } from './frame-codec.js';
+import { FrameReader, decodeIntakeReply, encodeFrame, type IntakeReply } from '../intake/frame-codec.js';
 import { checkSocketTrust } from './socket-trust.js';
 
-export { UntrustedSocketError } from './socket-trust.js';
+export { UntrustedSocketError } from '../errors.js';
 
 /** The agent could not be asked or gave no usable answer: the capture side keeps its copy and retries later. */
 export class IntakeUnavailableError extends Error {

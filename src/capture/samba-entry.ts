@@ -1,8 +1,8 @@
 // Turns one syncpasswords LDIF entry into an intake change frame (DESIGN §3.1) or a typed reason to skip it.
 // Pure. Never decodes the password of an account that must not travel (krbtgt, computers, deleted objects).
 
-import { accountNameProblem, refusalFor } from './account-filter.js';
-import type { ChangeFrame } from './frame.js';
+import { accountNameProblem, refusalFor } from '../intake/account-filter.js';
+import type { ChangeFrame } from '../intake/frame.js';
 import type { LdifEntry } from './ldif.js';
 import { guidToString, isGuidString, ridFromSid, sidToString } from '../directory/guid.js';
 
@@ -59,7 +59,7 @@ const SECRET = new Set([
   'initialauthoutgoing',
 ]);
 
-// Limits of the intake frame schema (src/capture/frame.ts attrs): stay inside them rather than be rejected.
+// Limits of the intake frame schema (src/intake/frame.ts attrs): stay inside them rather than be rejected.
 const MAX_ATTR_NAME = 128;
 const MAX_ATTR_VALUE = 4096;
 const MAX_ATTR_VALUES = 64;

@@ -4,9 +4,9 @@
 
 import { parseLdifEntry, type LdifEntry } from './ldif.js';
 import { sambaEntryToChange } from './samba-entry.js';
-import { encodeFrame, type IntakeReply } from './frame-codec.js';
+import { encodeFrame, type IntakeReply } from '../intake/frame-codec.js';
 import { FrameTooLargeError } from '../errors.js';
-import { printableAccount } from './account-filter.js';
+import { printableAccount } from '../intake/account-filter.js';
 
 type HookReply = IntakeReply;
 

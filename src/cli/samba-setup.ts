@@ -11,7 +11,7 @@ import { fail, parseWithPositionals } from './args.js';
 import {
   cacheDifferences, cacheInitArgs, hookWrapperScript, shellQuote, storePlaintextIsOn, syncLoopArgs, syncpasswordsAttributes,
   type CacheSettings,
-} from '../capture/samba-setup-plan.js';
+} from '../cli/samba-setup-plan.js';
 
 const USAGE = `usage: pwsync samba setup --config FILE [--secret FILE] [--smb-conf PATH] [--cache-ldb PATH]
                           [--hook PATH] [--gnupghome DIR] [--init]`;

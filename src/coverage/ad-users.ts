@@ -5,7 +5,7 @@
 
 import type { LdapConfig } from '../config/schema.js';
 import { createLdapDirectory } from '../directory/ldap-directory.js';
-import { refusalFor } from '../capture/account-filter.js';
+import { refusalFor } from '../intake/account-filter.js';
 import type { AdUser } from './report.js';
 
 export interface InScopeUserSource {

@@ -3,7 +3,7 @@
 // It holds a plaintext password only for the duration of one attempt and never writes it anywhere.
 
 import type { Directory } from '../directory/directory.js';
-import { refusalFor } from '../capture/account-filter.js';
+import { refusalFor } from '../intake/account-filter.js';
 import { computeExternalId } from '../directory/external-id.js';
 import type { UserAttributeConfig } from '../config/schema.js';
 import { NotProvisionedError, RejectedChangeError, RetryableError, TargetUnusableError, errorCode } from '../errors.js';

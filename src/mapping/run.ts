@@ -3,7 +3,7 @@
 // allows it, else one search per distinct external ID — within the target's rate limit. Read-only at AD and at
 // every target (only searches and listings: escim_read_users is enough). Never handles a password.
 
-import { refusalFor } from '../capture/account-filter.js';
+import { refusalFor } from '../intake/account-filter.js';
 import type { TargetConfig } from '../config/schema.js';
 import { TargetGate } from '../delivery/target-gate.js';
 import type { DirectoryUser } from '../directory/directory.js';

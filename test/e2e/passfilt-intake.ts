@@ -1,11 +1,11 @@
 // TCP stand-ins for the pwsync agent, as the filter DLL's test transport sees it: the agent's real frame handling
-// (serveIntakeConnection from src/capture/intake-connection.ts) in front of a recording IntakeHandler, a "hung"
+// (serveIntakeConnection from src/intake/intake-connection.ts) in front of a recording IntakeHandler, a "hung"
 // agent that accepts and never reads, and a port nobody listens on. Recorded passwords stay in memory only.
 
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { serveIntakeConnection, type IntakeHandler } from '../../src/capture/intake-connection.js';
-import type { ChangeFrame, SkipFrame } from '../../src/capture/frame.js';
+import { serveIntakeConnection, type IntakeHandler } from '../../src/intake/intake-connection.js';
+import type { ChangeFrame, SkipFrame } from '../../src/intake/frame.js';
 import type { PwsyncError } from '../../src/errors.js';
 
 export interface Recorded {

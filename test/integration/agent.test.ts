@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { sambaDcForSuite, createUser, uniqueName, type SambaDcInfo } from '../support/samba.js';
 import { makeStack, startStackAgent, submit, eventFor, filesContaining, readJournal, type Stack } from '../support/stack.js';
 import type { RunningAgent } from '../../src/agent.js';
-import { encodeFrame, FrameReader, type IntakeReply } from '../../src/capture/frame.js';
+import { encodeFrame, FrameReader, type IntakeReply } from '../../src/intake/frame.js';
 
 const secrets: string[] = [];
 function pw(label: string): string {

@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { refusalFor } from '../../src/capture/account-filter.js';
+import { refusalFor } from '../../src/intake/account-filter.js';
 
 describe('refusalFor', () => {
   it('refuses krbtgt in any letter case', () => {

@@ -1,7 +1,7 @@
 // syncpasswords entry → intake change frame, or a typed skip reason.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseChangeFrame, encodeFrame } from '../../src/capture/frame.js';
+import { parseChangeFrame, encodeFrame } from '../../src/intake/frame.js';
 import { parseLdifEntry } from '../../src/capture/ldif.js';
 import { sambaEntryToChange } from '../../src/capture/samba-entry.js';
 

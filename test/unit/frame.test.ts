@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FrameError, FrameTooLargeError, InvalidUtf16Error } from '../../src/errors.js';
-import { FrameReader, MAX_FRAME_BYTES, encodeFrame, parseChangeFrame, parseFrame } from '../../src/capture/frame.js';
+import { FrameReader, MAX_FRAME_BYTES, encodeFrame, parseChangeFrame, parseFrame } from '../../src/intake/frame.js';
 import { seededRandom } from '../support/determinism.js';
 
 

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FrameError, RefusedChangeError, StorageError, type PwsyncError } from '../../src/errors.js';
-import { FrameReader, encodeFrame, type ChangeFrame, type IntakeReply } from '../../src/capture/frame.js';
-import { serveIntakeConnection, type IntakeHandler } from '../../src/capture/intake-connection.js';
+import { FrameReader, encodeFrame, type ChangeFrame, type IntakeReply } from '../../src/intake/frame.js';
+import { serveIntakeConnection, type IntakeHandler } from '../../src/intake/intake-connection.js';
 import { deferred } from '../support/determinism.js';
 
 /** Lets `n` rounds of already-queued promise callbacks run: an ordering lever that needs no clock. */

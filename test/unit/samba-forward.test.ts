@@ -2,9 +2,9 @@
 // an ack, failure on anything else, the zod-free codec identical to frame.ts, fuzzed input never crashes or leaks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseFrame } from '../../src/capture/frame.js';
+import { parseFrame } from '../../src/intake/frame.js';
 import { forwardSambaObject } from '../../src/capture/samba-forward.js';
-import { decodeIntakeReply, type IntakeReply } from '../../src/capture/frame-codec.js';
+import { decodeIntakeReply, type IntakeReply } from '../../src/intake/frame-codec.js';
 
 /** A reply as a test writes it; the fake agent adds the protocol version. */
 type HookReply = { ok: true; id: string } | { ok: false; code: string; message: string };

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   cacheDifferences, cacheInitArgs, hookWrapperScript, shellQuote, storePlaintextIsOn, syncpasswordsAttributes,
-} from '../../src/capture/samba-setup-plan.js';
+} from '../../src/cli/samba-setup-plan.js';
 
 const BASE = 'objectGUID,objectSid,sAMAccountName,userPrincipalName,userAccountControl,pwdLastSet,msDS-KeyVersionNumber';
 

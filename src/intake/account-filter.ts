@@ -33,7 +33,7 @@ export function refusalFor(account: string, uac?: number): RefusalReason | undef
 /**
  * Why a name can never be an account name we accept, or undefined: control characters (they could forge lines in a
  * hook's output or the journal), invisible format characters (a "krbtgt\u200b" that AD might resolve to krbtgt),
- * leading or trailing white space. Frames with such a name are refused (src/capture/frame.ts).
+ * leading or trailing white space. Frames with such a name are refused (src/intake/frame.ts).
  */
 export function accountNameProblem(account: string): string | undefined {
   if (/[\u0000-\u001f\u007f-\u009f]/.test(account)) return 'control characters are not allowed';

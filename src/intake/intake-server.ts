@@ -5,8 +5,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { serveIntakeConnection, type IntakeConnectionState, type IntakeHandler } from './intake-connection.js';
-import { prepareSocketDir, UntrustedSocketError } from './socket-trust.js';
-import { UnsafePermissionsError } from '../errors.js';
+import { prepareSocketDir } from './socket-dir.js';
+import { UnsafePermissionsError, UntrustedSocketError } from '../errors.js';
 
 export interface IntakeListener {
   server: net.Server;

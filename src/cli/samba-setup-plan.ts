@@ -1,7 +1,7 @@
 // What `pwsync samba setup` asks samba-tool for: the syncpasswords attributes, the hook wrapper script and the
 // cache-initialisation arguments, plus reading back an existing cache. Pure; never touches a password.
 
-import { parseLdifEntry } from './ldif.js';
+import { parseLdifEntry } from '../capture/ldif.js';
 
 /** What the hook and the agent use from each object (samba-entry.ts), before the targets' external-ID attributes. */
 export const SYNCPASSWORDS_BASE_ATTRIBUTES = [
