@@ -1,4 +1,4 @@
-// The emulator's command line (`pwsync-emulator`, `pwsync emulate`): start, print one JSON line, stop on a signal.
+// The emulator's command line (`pwsync-emulator`): start, print one JSON line, stop on a signal.
 // Never prints a token or a password; stdout carries only the single "listening" line.
 
 import { randomBytes } from 'node:crypto';

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Entry point of the `pwsync-emulator` bin; runEmulatorCli is re-exported for `pwsync emulate`.
+// Entry point of the `pwsync-emulator` bin (a development and test tool: the production `pwsync` does not ship it);
+// runEmulatorCli is exported for tests and scripts that start it in-process.
 // Never does anything on import: it only runs when executed as the program.
 
 import { realpathSync } from 'node:fs';

@@ -35,7 +35,7 @@ async function bundle(out) {
   const leaveOut = {
     name: 'leave-out',
     setup(b) {
-      // The emulator is a development tool: `pwsync demo|emulate` say so inside pwsync.exe.
+      // The emulator is a development tool: `pwsync demo` says so inside pwsync.exe.
       b.onResolve({ filter: /[\\/]emulator[\\/]/ }, (a) => ({ path: a.path, external: true }));
     },
   };

@@ -20,7 +20,7 @@ import { rmSync } from 'node:fs';
 import { bindOutbox, checkOutboxPresent, OUTBOX_ID_FILE } from './outbox/binding.js';
 import { secureDataDir } from './outbox/data-dir.js';
 import { redactUrl } from './targets/base-url.js';
-import { Outbox } from './outbox/store.js';
+import { OUTBOX_FILE, Outbox } from './outbox/store.js';
 import { createTarget } from './targets/index.js';
 import type { RunningConsole } from './console/server.js';
 import type { RunningMetricsServer } from './metrics/server.js';
@@ -57,7 +57,6 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
-export const OUTBOX_FILE = 'outbox.sqlite';
 export const KEY_FILE = 'agent.key';
 
 export async function startAgent(loaded: LoadedConfig, opts: AgentOptions = {}): Promise<RunningAgent> {

@@ -6,9 +6,9 @@ import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rm
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KEY_FILE, OUTBOX_FILE } from '../../src/agent.js';
+import { KEY_FILE } from '../../src/agent.js';
 import { loadOrCreateKeys } from '../../src/outbox/key-file.js';
-import { Outbox } from '../../src/outbox/store.js';
+import { OUTBOX_FILE, Outbox } from '../../src/outbox/store.js';
 import type { AgentChildStart } from '../agent-child.js';
 import { iijExternalId } from './accounts.js';
 import { forkChild, type ChildHandle } from './rpc.js';

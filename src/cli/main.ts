@@ -30,7 +30,6 @@ Usage:
                                                  the syncpasswords --script hook (Samba AD DC)
   pwsync samba setup --config FILE [--smb-conf F] [--cache-ldb F] [--hook F] [--gnupghome D] [--init]
                                                  check a Samba DC and initialise the syncpasswords cache
-  pwsync emulate [--port N] [--seed FILE]         run the IIJ ID Service API emulator
   pwsync help
 
 Exit codes: 0 ok, 1 failed (status: a target is paused), 2 usage or configuration error, 3 status: agent not started yet.`;
@@ -44,16 +43,15 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   status: async () => (await import('./status.js')).statusCommand,
   submit: async () => (await import('./submit.js')).submitCommand,
   demo: async () => (await import('./demo.js')).demoCommand,
-  emulate: async () => (await import('./emulate.js')).emulateCommand,
   queue: async () => (await import('./queue.js')).queueCommand,
   report: async () => async (argv: string[]) => {
     const [sub, ...rest] = argv;
-    if (sub === 'mapping') return (await import('../mapping/cli.js')).reportMappingCommand(rest);
+    if (sub === 'mapping') return (await import('./report-mapping.js')).reportMappingCommand(rest);
     if (sub !== 'coverage') {
       process.stderr.write('pwsync: report: the reports are "coverage" and "mapping"\n');
       return 2;
     }
-    return (await import('../coverage/cli.js')).reportCoverageCommand(rest);
+    return (await import('./report-coverage.js')).reportCoverageCommand(rest);
   },
   'samba-hook': async () => (await import('./samba-hook.js')).sambaHookCommand,
   samba: async () => (await import('./samba-setup.js')).sambaCommand,

@@ -3,8 +3,7 @@
 
 import path from 'node:path';
 import { loadConfig } from '../config/load.js';
-import { OUTBOX_FILE } from '../agent.js';
-import { Outbox, type ChangeRow } from '../outbox/store.js';
+import { OUTBOX_FILE, Outbox, type ChangeRow } from '../outbox/store.js';
 import { FINAL_STATES, OPEN_STATES, type ChangeState } from '../outbox/states.js';
 import { fail, parseWithPositionals } from './args.js';
 import { dropChange, retryChange } from '../outbox/operator.js';

@@ -2,9 +2,8 @@
 
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { Outbox } from '../outbox/store.js';
+import { OUTBOX_FILE, Outbox } from '../outbox/store.js';
 import { loadConfig } from '../config/load.js';
-import { OUTBOX_FILE } from '../agent.js';
 import { fail, parse } from './args.js';
 import { readStatus, type StatusReport } from '../outbox/status.js';
 

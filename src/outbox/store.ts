@@ -48,6 +48,9 @@ export interface ChangeRow {
   hasSecret: boolean;
 }
 
+/** The outbox's file name inside `agent.data_dir`: the agent, `status`, `queue` and the reports all open this one. */
+export const OUTBOX_FILE = 'outbox.sqlite';
+
 export interface InsertResult {
   captureId: string;
   ids: string[];

@@ -59,7 +59,7 @@ test('reportCoverageCommand reads the outbox and prints the unsynced users (text
   const os = await import('node:os');
   const path = await import('node:path');
   const { Outbox } = await import('../../src/outbox/store.js');
-  const { reportCoverageCommand } = await import('../../src/coverage/cli.js');
+  const { reportCoverageCommand } = await import('../../src/cli/report-coverage.js');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pwsync-cov-'));
   writeFileSync(path.join(dir, 'config.yml'), `agent:\n  data_dir: ${dir}\nad:\n  ldap:\n    server:\n      addresses: [dc1]\n      user: reader\n    base_dn: DC=x\ntargets:\n  - name: iij\n    type: iij\n`);
   writeFileSync(path.join(dir, 'secret.yml'), `ad:\n  ldap:\n    server:\n      password: bind-pw\ntargets:\n  iij:\n    access_token: tok-tok\n`, { mode: 0o600 });

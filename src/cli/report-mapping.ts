@@ -6,16 +6,14 @@ import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../config/load.js';
 import { createLdapDirectory } from '../directory/ldap-directory.js';
-import { Outbox } from '../outbox/store.js';
+import { OUTBOX_FILE, Outbox } from '../outbox/store.js';
 import { openChangeErrors } from '../console/queries.js';
 import { isPendingDeletionOutcome } from '../targets/iij-pending-deletion.js';
 import { createTarget } from '../targets/index.js';
-import { fail, parse } from '../cli/args.js';
-import { mappingCsv, mappingJson, mappingSummary, saveMappingReport } from './output.js';
-import { allMatched, runMappingReport, type InScopePageSource, type MappingTarget } from './run.js';
+import { fail, parse } from './args.js';
+import { mappingCsv, mappingJson, mappingSummary, saveMappingReport } from '../mapping/output.js';
+import { allMatched, runMappingReport, type InScopePageSource, type MappingTarget } from '../mapping/run.js';
 
-/** Same file name as src/agent.ts OUTBOX_FILE (not imported: a report must not load the whole agent). */
-const OUTBOX_FILE = 'outbox.sqlite';
 
 export interface MappingCommandIo {
   stdout?: (s: string) => void;

@@ -3,16 +3,14 @@
 // account names and times only.
 
 import path from 'node:path';
-import { usageMessage } from '../cli/args.js';
+import { usageMessage } from './args.js';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
-import { Outbox } from '../outbox/store.js';
+import { OUTBOX_FILE, Outbox } from '../outbox/store.js';
 import { lastDeliveries } from '../console/queries.js';
-import { createAdUserSource, type InScopeUserSource } from './ad-users.js';
-import { coverageCsv, coverageReport, notSynced, type CoverageRow } from './report.js';
+import { createAdUserSource, type InScopeUserSource } from '../coverage/ad-users.js';
+import { coverageCsv, coverageReport, notSynced, type CoverageRow } from '../coverage/report.js';
 
-/** Same file name as src/agent.ts OUTBOX_FILE (not imported: the CLI must not load the whole agent for a report). */
-const OUTBOX_FILE = 'outbox.sqlite';
 
 export interface CoverageCommandIo {
   stdout?: (s: string) => void;
