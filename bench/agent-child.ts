@@ -23,7 +23,7 @@ export interface AgentChildStart {
   forwardSynced?: boolean;
 }
 
-/** Events that end a change's life (DESIGN §3.2 final states). */
+/** Events that end a change's life (final states: docs/architecture.md#outbox-states). */
 const TERMINAL = new Set([3000, 3003, 3004, 3005, 3006, 3007, 2005, 2006]);
 
 

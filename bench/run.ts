@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench`: measures pwsync on this machine (DESIGN §6 budgets) and writes REPORT.md, results.json and the
+// `npm run bench`: measures pwsync on this machine (budgets: docs/architecture.md#performance-budgets) and writes REPORT.md, results.json and the
 // delivery chart into the output dir (default: bench/ of the repository). `--smoke` (or PWSYNC_BENCH_SMOKE=1)
 // runs tiny sizes in well under a minute for CI; numbers from a smoke run prove nothing about speed.
 //

@@ -254,7 +254,7 @@ export class UserStore {
       const sameName = String(other.attributes.userName).toLowerCase() === userName;
       const sameExternal = !allowDuplicateExternalId && externalId !== '' && other.attributes.externalId === externalId;
       if (!sameName && !sameExternal) continue;
-      // Wording from IIJ Directory Sync's documented errors (reference §4.4).
+      // Wording from IIJ Directory Sync's documented errors.
       if (other.pendingDeletion) {
         throw new ScimError(409, 'uniqueness', 'A user with the same userName or externalId has not been deleted yet.');
       }

@@ -7,7 +7,7 @@
 #   scripts/samba-dc.sh status DIR   exit 0 when DIR's DC is running and answering LDAP
 #
 # One DC per machine: ports (88, 389, 636, ...) and smbd's winbind socket (/run/samba/winbindd) are fixed
-# (reference/test-infrastructure.md §1 "Big pitfall"), so a second DIR cannot start while another runs.
+# on every host, so a second DIR cannot start while another runs.
 set -euo pipefail
 
 usage() { echo "usage: $0 start|stop|status DIR" >&2; exit 2; }
@@ -29,7 +29,7 @@ running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
 ldap_answers() { ldapsearch -LLL -x -H ldap://127.0.0.1 -s base -b '' dnsHostName >/dev/null 2>&1; }
 
 # ldbmodify on the local sam.ldb (root, no network, no credentials): the way to set passwords without argv.
-# reference/test-infrastructure.md §1: it "works locally with no network, and can run while the DC is up".
+# It works locally, with no network, while the DC is up.
 ldb_modify() { ldbmodify -H "$DIR/private/sam.ldb" >>"$DIR/log/fixtures.log" 2>&1; }
 utf16_b64() { printf '"%s"' "$1" | iconv -f UTF-8 -t UTF-16LE | base64 -w0; }
 new_password() { printf 'Pw1!%s' "$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"; }
@@ -52,14 +52,14 @@ provision() {
   # The generated krb5.conf relies on DNS SRV records; point Kerberos at the loopback KDC instead.
   printf '[libdefaults]\n\tdefault_realm = EXAMPLE.TEST\n\tdns_lookup_kdc = false\n\tdns_lookup_realm = false\n\trdns = false\n[realms]\n\tEXAMPLE.TEST = {\n\t\tkdc = 127.0.0.1\n\t\tadmin_server = 127.0.0.1\n\t\tkpasswd_server = 127.0.0.1\n\t}\n' >"$DIR/krb5.conf"
   # GPG key: Samba then keeps an encrypted cleartext (Primary:SambaGPG) for every user, which
-  # `samba-tool user syncpasswords --decrypt-samba-gpg` hands to the capture hook (reference §2a option 2).
+  # `samba-tool user syncpasswords --decrypt-samba-gpg` hands to the capture hook (docs/operations-samba.md, "Option A").
   mkdir -p -m 700 "$GNUPGHOME"
   gpg --batch --passphrase '' --quick-gen-key 'Samba PW Sync <sync@example.test>' rsa2048 encr never >/dev/null 2>&1 \
     || die "gpg key generation failed"
   local fpr
   fpr=$(gpg --list-keys --with-colons 2>/dev/null | awk -F: '/^fpr/{print $10; exit}')
   [ -n "$fpr" ] || die "no gpg fingerprint"
-  # provision silently drops some --option values; options it does not write must be added afterwards (reference §1).
+  # provision silently drops some --option values; options it does not write must be added afterwards.
   # Strong auth stays at its default (yes): simple binds work over LDAPS and StartTLS, never in clear text.
   sed -i "s|^\[global\]|[global]\n\tpassword hash gpg key ids = $fpr|" "$CONF"
   # Default minimum age (1 day) and history (24) would block the tests' repeated password changes.

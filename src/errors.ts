@@ -53,7 +53,7 @@ export class DirectoryLookupError extends PwsyncError {
   static override readonly code = 'E_DIRECTORY_LOOKUP';
 }
 
-// Target outcome classes (DESIGN §3.4). Delivery branches on these, never on message text.
+// Target outcome classes (docs/architecture.md#target). Delivery branches on these, never on message text.
 
 /** Network error, timeout, 5xx, 429: try again later (retryAfterMs when the target said so). */
 export class RetryableError extends PwsyncError {

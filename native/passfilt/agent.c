@@ -7,7 +7,7 @@
 static char g_reply[PWS_REPLY_MAX];
 
 /* Finds "key" and returns a pointer just past the following ':' (and blanks), or NULL. Enough for the flat
- * replies of §3.1; anything unexpected is treated as no answer. */
+ * replies of the intake frame contract (docs/architecture.md#intake-frame); anything unexpected is treated as no answer. */
 static const char *json_after_key(const char *j, DWORD n, const char *key)
 {
     DWORD k = (DWORD)lstrlenA(key), i;

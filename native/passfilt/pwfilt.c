@@ -50,7 +50,7 @@ static BOOL ascii_prefix_ci(const WCHAR *s, ULONG n, const char *p)
     return TRUE;
 }
 
-/* DESIGN.md §4.4: krbtgt, krbtgt_NNNNN (RODC) and computer/trust accounts (…$) never travel. */
+/* Invariant 4 (docs/architecture.md#invariants): krbtgt, krbtgt_NNNNN (RODC) and computer/trust accounts (…$) never travel. */
 static BOOL never_forwarded(const WCHAR *name, ULONG n)
 {
     if (n == 0) return TRUE;

@@ -1,4 +1,4 @@
-// The capture side of the intake socket (DESIGN §3.1): one frame out, one reply back. Used by `pwsync submit`,
+// The capture side of the intake socket (docs/architecture.md#intake-frame): one frame out, one reply back. Used by `pwsync submit`,
 // the demo and `pwsync samba-hook`. Dependency-free (no zod): the Samba hook starts once per changed object.
 // Never prints or logs the frame, and wipes its bytes whatever happens.
 

@@ -1,4 +1,4 @@
-// Turns one syncpasswords LDIF entry into an intake change frame (DESIGN §3.1) or a typed reason to skip it.
+// Turns one syncpasswords LDIF entry into an intake change frame (docs/architecture.md#intake-frame) or a typed reason to skip it.
 // Pure. Never decodes the password of an account that must not travel (krbtgt, computers, deleted objects).
 
 import { accountNameProblem, refusalFor } from '../intake/account-filter.js';
@@ -114,7 +114,7 @@ function intOf(entry: LdifEntry, name: string): number | undefined {
  * The caller wipes the entry (entry.wipe()) afterwards; the returned frame holds the password as a string.
  */
 export function sambaEntryToChange(entry: LdifEntry, options: SambaEntryOptions): SambaEntryResult {
-  // A deleted user arrives with isDeleted: TRUE under CN=Deleted Objects (test-infrastructure.md §2b).
+  // A deleted user arrives with isDeleted: TRUE under CN=Deleted Objects (as Samba 4.x writes it).
   if (isTrue(entry, 'isDeleted') || isTrue(entry, 'isRecycled')) return { kind: 'skip', reason: 'deleted', ...accountField(entry) };
 
   const account = entry.text('sAMAccountName')?.trim();

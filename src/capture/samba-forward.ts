@@ -31,7 +31,7 @@ export interface ForwardOptions {
 /**
  * `done: true` → print `line` (it starts with `DONE-EXIT: `) and exit 0: syncpasswords advances its cache.
  * `done: false` → print `message` to stderr and exit non-zero: syncpasswords stops WITHOUT advancing its cache,
- * so the object is handed over again when it restarts (nothing is lost; reference/test-infrastructure.md §2b).
+ * so the object is handed over again when it restarts (nothing is lost; docs/operations-samba.md#the-done-exit-protocol-and-why-a-failure-loses-nothing).
  */
 export type ForwardOutcome = { done: true; line: string } | { done: false; message: string };
 

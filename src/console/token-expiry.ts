@@ -1,6 +1,6 @@
 // Access-token expiry (targets[].token_expires): warn 14, 7 and 1 days ahead, and when it has passed — in the
 // journal once per threshold per target per UTC day, and as data for the console and metrics.
-// IIJ tokens expire and die with their admin user (anchors §14.11); the agent cannot see the expiry itself.
+// IIJ tokens expire and die with their admin user; the agent cannot see the expiry itself (docs/console.md).
 
 import { EV } from '../journal/catalogue.js';
 import type { Journal, JournalEntry } from '../journal/journal.js';

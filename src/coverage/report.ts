@@ -1,5 +1,5 @@
 // The coverage (drift) report: for each in-scope AD user and target, has the user's CURRENT AD password reached
-// the target? Pure: AD users and deliveries in, rows out (anchors §14.6: nobody else reports this).
+// the target? Pure: AD users and deliveries in, rows out.
 // Works on metadata only: pwdLastSet, key version numbers and delivery times — never a password or fingerprint.
 
 import { filetimeToDate } from '../directory/filetime.js';

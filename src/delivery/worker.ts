@@ -270,7 +270,7 @@ export class DeliveryWorker {
       this.outbox.finish(row.id, 'expired', 'E_EXPIRED', 'not delivered within queue.max_age');
       return;
     }
-    // Only the newest capture is ever sent (DESIGN §3.2). A row that was in flight when a newer change arrived is not
+    // Only the newest capture is ever sent (docs/architecture.md#outbox-states). A row that was in flight when a newer change arrived is not
     // superseded at intake; if that attempt then failed, or the agent crashed (recoverInflight makes it due *after* the
     // newer row), it would be sent last and overwrite the newer password. Found by test/integration/guarantees-crash.
     const newer = this.outbox.newerCapture(row);
@@ -336,7 +336,7 @@ export class DeliveryWorker {
       if (!tuser) throw new NotProvisionedError(`no user with ${dt.rule.ad_bind.externalId}-derived value ${JSON.stringify(externalId)} at ${row.target}`);
       await dt.target.setPassword(tuser, password);
       // Event first, then the commit: a crash in between repeats the attempt (a no-op by fingerprint) and the event,
-      // but never leaves a final row without its event (invariant 1). The same order holds for every final state.
+      // but never leaves a final row without its event (invariant 1, docs/architecture.md#invariants). The same order holds for every final state.
       this.journal.write(EV.synced, { ...base, externalId, targetUserId: tuser.id, latencyMs: this.now() - row.receivedAt, requestMs: this.now() - started });
       this.outbox.finish(row.id, 'done', undefined, undefined, { fingerprint, kvno, guid });
       this.markSuccess(row.target);

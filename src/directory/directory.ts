@@ -1,7 +1,7 @@
-// The Directory contract (DESIGN §3.3): what delivery needs to know about an AD account at send time.
+// The Directory contract (docs/architecture.md#directory): what delivery needs to know about an AD account at send time.
 // Implementations never log attribute values that could identify a password (there are none) nor the bind password.
 
-/** The password version AD holds now; compared with the version recorded at capture (invariant 2). */
+/** The password version AD holds now; compared with the version recorded at capture (invariant 2, docs/architecture.md#invariants). */
 export interface PasswordVersion {
   /** msDS-KeyVersionNumber: increments on every password set (absent on some accounts / old DCs). */
   kvno?: number;

@@ -1,6 +1,6 @@
 // The external ID exactly as IIJ Directory Sync writes it: the `ad_bind.externalId` attribute of the AD user,
 // rewritten by each `convert.externalId` rule in order. Pure; a different result here means the SCIM search
-// finds nobody (iij-passsync.md §5.3), so it never "fixes up" values beyond what the rules say.
+// finds nobody (docs/architecture.md#directory), so it never "fixes up" values beyond what the rules say.
 
 import type { UserAttributeConfig } from '../config/schema.js';
 import type { DirectoryUser } from './directory.js';

@@ -1,4 +1,4 @@
-// The Directory (DESIGN §3.3) backed by Active Directory / Samba over LDAP with ldapts 8: one bound connection,
+// The Directory (docs/architecture.md#directory) backed by Active Directory / Samba over LDAP with ldapts 8: one bound connection,
 // reused, rebuilt on failure. Never logs or echoes the bind password; never sends it over an unencrypted
 // connection unless the operator chose `encryption: none` (and is warned).
 
@@ -333,7 +333,7 @@ class LdapDirectory implements Directory {
     const s = this.#cfg.server;
     const url = this.#url(address);
     // ldapts 8 treats ANY tlsOptions in the constructor as "connect with TLS", even for ldap:// (ECONNRESET
-    // against 389; test-infrastructure.md §4a): give them to the constructor only for ldaps, else to startTLS.
+    // against 389): give them to the constructor only for ldaps, else to startTLS.
     const client = new Client({
       url,
       timeout: s.timeout,
@@ -345,7 +345,7 @@ class LdapDirectory implements Directory {
       await client.bind(s.user, this.#password);
       return client;
     } catch (err) {
-      // After a failed bind the socket stays open and keeps Node alive (§4a pitfall): always unbind.
+      // After a failed bind the socket stays open and keeps Node alive (ldapts 8): always unbind.
       await client.unbind().catch(() => undefined);
       throw err;
     }

@@ -1,4 +1,4 @@
-// Pure: accounts whose passwords must never leave the DC (invariant 4), decided before anything is stored.
+// Pure: accounts whose passwords must never leave the DC (invariant 4, docs/architecture.md#invariants), decided before anything is stored.
 
 import type { RefusalReason } from '../errors.js';
 

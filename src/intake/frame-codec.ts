@@ -1,4 +1,4 @@
-// The intake wire format (DESIGN §3.1): 4-byte little-endian length + UTF-8 JSON, at most 64 KiB, and the reply
+// The intake wire format (docs/architecture.md#intake-frame): 4-byte little-endian length + UTF-8 JSON, at most 64 KiB, and the reply
 // shape. Dependency-free on purpose: capture clients (the Samba hook runs once per change) load only this.
 
 import { FrameTooLargeError } from '../errors.js';

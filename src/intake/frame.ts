@@ -1,4 +1,4 @@
-// The intake frame codec (DESIGN §3.1): 4-byte little-endian length + UTF-8 JSON, at most 64 KiB.
+// The intake frame codec (docs/architecture.md#intake-frame): 4-byte little-endian length + UTF-8 JSON, at most 64 KiB.
 // Pure logic, no I/O. Errors name the field and the rule, never a value: a frame may carry a password.
 
 import { z } from 'zod';
@@ -24,7 +24,7 @@ const changeFrameSchema = z
       .regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/)
       .optional(),
     // strict like the frame itself: a misspelt version key silently dropped would let the worker take AD's current
-    // version as this change's own, and a stale change would then pass the staleness check (invariant 2).
+    // version as this change's own, and a stale change would then pass the staleness check (invariant 2, docs/architecture.md#invariants).
     version: z
       .object({ kvno: z.number().int().min(0).max(MAX_KVNO).optional(), pwdLastSet: z.string().regex(/^\d{1,20}$/).optional() })
       .strict()

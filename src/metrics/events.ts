@@ -1,5 +1,5 @@
 // Pure: which metric a journal event feeds. Metrics are derived from the journal so that a number on a dashboard
-// and an event an operator greps for can never disagree (DESIGN §1 step 4).
+// and an event an operator greps for can never disagree (docs/architecture.md#flow-and-owners).
 
 import type { JournalEntry } from '../journal/journal.js';
 

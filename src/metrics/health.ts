@@ -1,4 +1,4 @@
-// Pure: the /healthz verdict. Healthy = the intake accepts changes and no target is paused (DESIGN invariant 6).
+// Pure: the /healthz verdict. Healthy = the intake accepts changes and no target is paused (invariant 6, docs/architecture.md#invariants).
 
 export interface HealthInput {
   intakeRunning: boolean;

@@ -1,4 +1,4 @@
-// Outbox states (DESIGN §3.2). Final states keep metadata only: the sealed password is erased when a row gets one.
+// Outbox states (docs/architecture.md#outbox-states). Final states keep metadata only: the sealed password is erased when a row gets one.
 
 export const OPEN_STATES = ['pending', 'waiting', 'inflight', 'parked'] as const;
 export const FINAL_STATES = ['done', 'superseded', 'rejected', 'expired'] as const;

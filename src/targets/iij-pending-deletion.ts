@@ -4,7 +4,7 @@
 /**
  * ASSUMPTION, not IIJ documentation. IIJ's manuals say a deleted user stays "pending deletion" for a retention
  * period and blocks re-creating the same ID (faq/32466293.html, DirSync-WinAD_en/53259383.html), but do not say
- * how the SCIM API shows such a user (reference/iij-passsync.md §4.3). Agreed with the emulator's author:
+ * how the SCIM API shows such a user (docs/targets.md#pending-deletion-an-assumption). Agreed with the emulator's author:
  *   - the user still appears in searches (so `find` returns it), and
  *   - a PATCH or PUT to it answers 409 Conflict, scimType "mutability", detail "User is pending deletion."
  * We recognise the exact signature for a precise message, and treat ANY 409 on a password write as pending

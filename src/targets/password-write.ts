@@ -48,7 +48,7 @@ export async function writePassword(
     return;
   }
   // PUT mode: IIJ's manual says its agent "retrieves additional information needed to update the password"
-  // before writing, which may mean GET-then-PUT; offered in case PATCH is refused (reference §1.5).
+  // before writing, which may mean GET-then-PUT; offered in case PATCH is refused (docs/targets.md#set-the-password-password_update-put).
   const got = await client.send('GET', url);
   expectStatus(client, target, 'read-user', got, [200], [password]);
   const body = passwordPutBody(parseUserForPut(target, got.body, id), password);

@@ -1,4 +1,4 @@
-// The Target contract (DESIGN §3.4): find the account at a cloud identity provider and set its password.
+// The Target contract (docs/architecture.md#target): find the account at a cloud identity provider and set its password.
 // Implementations classify every failure into the error classes of src/errors.ts and never put a password or
 // token in an error, a log line or an event.
 

@@ -96,7 +96,7 @@ const missing = missingTools();
 if (missing.length > 0 && process.env.CI === 'true') {
   test('passfilt: Windows password filter under Wine', () => {
     assert.fail(
-      `CI=true but ${missing.join(', ')} not found: apt-get install make gcc-mingw-w64-x86-64-posix wine64 (see reference/test-infrastructure.md §3)`,
+      `CI=true but ${missing.join(', ')} not found: apt-get install make gcc-mingw-w64-x86-64-posix wine64 (the packages .ci/run installs)`,
     );
   });
 } else {

@@ -24,7 +24,7 @@ const FILTER = `(&(objectCategory=person)(objectClass=user)(description=${MARK})
  *  otherwise hand over every user of the shared DC again (slow, and proves nothing new). */
 const CACHE_FILTER = `(&(objectClass=user)(userAccountControl:1.2.840.113556.1.4.803:=512)(!(sAMAccountName=krbtgt*))(description=${MARK}))`;
 const ATTRS = '--attributes=objectGUID,objectSid,sAMAccountName,userPrincipalName,userAccountControl,pwdLastSet,msDS-KeyVersionNumber,virtualClearTextUTF8';
-/** syncpasswords notices a change within ~5 s (reference/test-infrastructure.md §2b); the brief allows 10 s. */
+/** syncpasswords notices a change within ~5 s (docs/operations-samba.md#latency); the brief allows 10 s. */
 const ARRIVAL_MS = 10_000;
 
 const secrets: string[] = [];

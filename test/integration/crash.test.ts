@@ -1,4 +1,4 @@
-// Invariant 1 across a crash: a change acked by the agent survives SIGKILL and is delivered after restart.
+// Invariant 1 (docs/architecture.md#invariants) across a crash: a change acked by the agent survives SIGKILL and is delivered after restart.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -85,7 +85,7 @@ async function control(e: Emulator, method: string, path: string, body?: unknown
   return { status: res.status, headers: res.headers, text, json: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
 }
 
-/** The exact body IIJ's Password Sync agent sends (reference §1.5). */
+/** The exact body IIJ's Password Sync agent sends (docs/targets.md#find-the-user). */
 const iijSearch = (externalId: string): unknown => ({
   schemas: [SEARCH_SCHEMA],
   attributes: ['id', 'externalId'],

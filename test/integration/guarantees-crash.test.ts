@@ -1,4 +1,4 @@
-// Invariant 1 (no loss) under repeated kill -9: 500 changes for 50 real AD users go through the real socket while
+// Invariant 1 (no loss, docs/architecture.md#invariants) under repeated kill -9: 500 changes for 50 real AD users go through the real socket while
 // `pwsync run` is SIGKILLed at seeded-random moments and restarted. Every acked change must end with a final
 // journal event, and every user's newest password must be the one at the emulator.
 

@@ -1,4 +1,4 @@
-// Invariant 2 across two DCs: agent A (DC A) holds an older password whose delivery is delayed (its path to IIJ is
+// Invariant 2 (docs/architecture.md#invariants) across two DCs: agent A (DC A) holds an older password whose delivery is delayed (its path to IIJ is
 // down); agent B (DC B) delivers the newer one. When A's path comes back, A's change must be superseded because AD's
 // msDS-KeyVersionNumber has moved on — the check is at send time, not at intake — and must never overwrite.
 

@@ -1,4 +1,4 @@
-// Invariant 1 against a flaky IIJ: 30 % of SCIM requests fail (500/502/503, 429, timeouts, connection resets; seeded)
+// Invariant 1 (docs/architecture.md#invariants) against a flaky IIJ: 30 % of SCIM requests fail (500/502/503, 429, timeouts, connection resets; seeded)
 // and every user's newest password still arrives, with no operator action.
 
 import { test } from 'node:test';

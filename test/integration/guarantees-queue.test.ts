@@ -1,4 +1,4 @@
-// The queue's edges, each ending loud (invariants 1 and 6): a user never provisioned expires after the horizon (3005),
+// The queue's edges, each ending loud (invariants 1 and 6, docs/architecture.md#invariants): a user never provisioned expires after the horizon (3005),
 // a paused target's changes expire by queue.max_age via the sweep, an operator's `pwsync queue retry|drop` acts on a
 // running agent, a full disk at intake is refused with E_STORAGE (the capture keeps its copy), a corrupt outbox
 // stops `pwsync run` with a message naming the file.

@@ -1,4 +1,4 @@
-// Unit tests of the never-forward filter (invariant 4): krbtgt accounts, computer/trust accounts, normal users.
+// Unit tests of the never-forward filter (invariant 4, docs/architecture.md#invariants): krbtgt accounts, computer/trust accounts, normal users.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';

@@ -9,7 +9,7 @@ const NOW = new Date('2026-11-27T13:16:57.000Z');
 const opts = { dc: 'dc1', now: NOW };
 const convert = (ldif: string) => sambaEntryToChange(parseLdifEntry(ldif), opts);
 
-// test-infrastructure.md §2b, with a complete objectSid.
+// An entry as a real Samba syncpasswords --script run writes it, with a complete objectSid.
 const DOC_SAMPLE = `dn: CN=Alice Smith,CN=Users,DC=example,DC=test
 objectGUID: 5a83c5d3-e4bc-426d-9024-a9698ef54afb
 objectSid: S-1-5-21-1111111111-2222222222-3333333333-1102
@@ -47,7 +47,7 @@ isRecycled: TRUE
 msDS-KeyVersionNumber: 2
 `;
 
-test('the documented sample becomes the DESIGN §3.1 change frame', () => {
+test('the Samba sample becomes the documented change frame (docs/architecture.md#intake-frame)', () => {
   const r = convert(DOC_SAMPLE);
   assert.equal(r.kind, 'change');
   assert.deepEqual(r.frame, {

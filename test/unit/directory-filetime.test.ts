@@ -8,7 +8,7 @@ test('the Unix epoch is 116444736000000000 ticks', () => {
   assert.equal(filetimeToDate('116444736000000000')?.toISOString(), '1970-01-01T00:00:00.000Z');
 });
 
-test('the pwdLastSet of test-infrastructure.md §2b is 2026-11-27', () => {
+test('the pwdLastSet of a real Samba syncpasswords sample is 2026-11-27', () => {
   // 134402565731285800 ticks = checked with Python: datetime(1601,1,1) + timedelta(microseconds=ticks//10) = 2026-11-27 12:36:13.128580.
   assert.equal(filetimeToDate('134402565731285800')?.toISOString(), '2026-11-27T12:36:13.128Z');
 });

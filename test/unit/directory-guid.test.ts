@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { guidFromString, guidToString, isGuidString, ridFromSid, sidFromString, sidToString, sidWithRid } from '../../src/directory/guid.js';
 
-// The GUID of test-infrastructure.md §2b; bytes as AD stores them (first three groups little-endian).
+// The GUID of a real Samba syncpasswords sample; bytes as AD stores them (first three groups little-endian).
 const GUID = '5a83c5d3-e4bc-426d-9024-a9698ef54afb';
 const GUID_BYTES = Buffer.from('d3c5835abce46d429024a9698ef54afb', 'hex');
 

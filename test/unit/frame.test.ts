@@ -1,4 +1,4 @@
-// Unit tests of the intake frame codec (DESIGN §3.1): framing across chunk boundaries, the 64 KiB limit, schema
+// Unit tests of the intake frame codec (docs/architecture.md#intake-frame): framing across chunk boundaries, the 64 KiB limit, schema
 // validation of every field, UTF-16 checks, error codes, and that no error message ever carries the password.
 
 import assert from 'node:assert/strict';
