@@ -27,7 +27,7 @@ import type { RunningMetricsServer } from './metrics/server.js';
 import type { PwsyncMetrics } from './metrics/metrics.js';
 import { healthVerdict } from './metrics/health.js';
 import { CurrentConfig } from './config/current.js';
-import { TokenExpiryWarner } from './console/token-expiry.js';
+import { TokenExpiryWarner } from './metrics/token-expiry.js';
 import { readJournalTail } from './console/journal-tail.js';
 import type { ConfigFile } from './config/schema.js';
 import type { Target } from './targets/target.js';

@@ -3,14 +3,9 @@
 
 import { createInterface, type Interface } from 'node:readline';
 import { Writable } from 'node:stream';
+import type { Prompter } from '../onboarding/questions.js';
 
-export interface Prompter {
-  /** Asks a question; an empty answer takes `fallback` (shown in brackets). */
-  ask(question: string, fallback?: string): Promise<string>;
-  /** Asks for a secret: never echoed on a terminal. */
-  askSecret(question: string): Promise<string>;
-  close(): void;
-}
+export type { Prompter };
 
 export class PromptEndedError extends Error {}
 

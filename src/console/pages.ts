@@ -6,7 +6,7 @@ import type { ChangeRow } from '../outbox/store.js';
 import type { CoverageRow } from '../coverage/report.js';
 import { html, trusted, type SafeHtml } from './html.js';
 import { OUTCOMES, renderChartSvg, type ChartData } from './chart.js';
-import type { TokenExpiry } from './token-expiry.js';
+import type { TokenExpiry } from '../metrics/token-expiry.js';
 import type { HealthVerdict } from '../metrics/health.js';
 
 export interface PageContext {

@@ -23,7 +23,7 @@ import { readJournalTail, searchEvents } from './journal-tail.js';
 import { coverageBody, eventsBody, layout, loginPage, overviewBody, queueBody, type PageContext, type TargetView } from './pages.js';
 import { finalOutcomesPerMinute, lastDeliveries } from './queries.js';
 import { COOKIE, clearedCookie, csrfMatches, parseCookies, sessionCookie, SessionStore, tokenMatches, type Session } from './session.js';
-import { TokenExpiryWarner } from './token-expiry.js';
+import { TokenExpiryWarner } from '../metrics/token-expiry.js';
 import { mappingBody } from './mapping-page.js';
 import { loadMappingReport } from '../mapping/output.js';
 

@@ -8,7 +8,7 @@ import type { Journal, JournalEntry } from '../journal/journal.js';
 import type { TargetHealth } from '../delivery/worker.js';
 import type { Outbox } from '../outbox/store.js';
 import { OPEN_STATES, FINAL_STATES } from '../outbox/states.js';
-import { tokenExpiries } from '../console/token-expiry.js';
+import { tokenExpiries } from './token-expiry.js';
 import { metricUpdates } from './events.js';
 
 export interface MetricsDeps {

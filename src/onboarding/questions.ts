@@ -3,8 +3,16 @@
 
 import { existsSync } from 'node:fs';
 import os from 'node:os';
-import type { Prompter } from '../cli/prompt.js';
 import type { InitSecrets } from './init-files.js';
+
+/** How the questions reach a person: the terminal in `pwsync init` (src/cli/prompt.ts), a script in tests. */
+export interface Prompter {
+  /** Asks a question; an empty answer takes `fallback` (shown in brackets). */
+  ask(question: string, fallback?: string): Promise<string>;
+  /** Asks for a secret: never echoed on a terminal. */
+  askSecret(question: string): Promise<string>;
+  close(): void;
+}
 
 const SAMBA_CA = '/var/lib/samba/private/tls/ca.pem';
 

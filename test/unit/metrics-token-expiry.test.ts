@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Journal, type JournalEntry } from '../../src/journal/journal.js';
-import { TokenExpiryWarner, tokenExpiries } from '../../src/console/token-expiry.js';
+import { TokenExpiryWarner, tokenExpiries } from '../../src/metrics/token-expiry.js';
 
 const DAY = 86_400_000;
 const EXP = '2025-03-20';
