@@ -34,7 +34,8 @@ export class RefusedChangeError extends PwsyncError {
     super(message);
   }
 }
-export type RefusalReason = 'krbtgt' | 'computer' | 'managed-service-account' | 'out-of-scope' | 'unknown-user' | 'disabled';
+/** What intake refuses before storing (src/intake/account-filter.ts); delivery re-checks the account AD resolved. */
+export type RefusalReason = 'krbtgt' | 'computer';
 
 /** The outbox could not commit (disk full, I/O error); the capture side must keep its copy and retry. */
 export class StorageError extends PwsyncError {
@@ -119,13 +120,51 @@ export class UnsafePermissionsError extends ConfigError {}
 
 /** The intake socket's path or directory cannot be trusted with a password. */
 export class UntrustedSocketError extends Error {
-  readonly code = 'E_SOCKET_UNTRUSTED';
+  static readonly code = 'E_SOCKET_UNTRUSTED';
+  readonly code = UntrustedSocketError.code;
+}
+
+/** The agent could not be asked or gave no usable answer: the capture side keeps its copy and retries later. */
+export class IntakeUnavailableError extends Error {
+  static readonly code = 'E_AGENT_UNAVAILABLE';
+  readonly code = IntakeUnavailableError.code;
+}
+
+/** A text file the operator hands us (a Directory Sync export) is not UTF-8. */
+export class EncodingError extends PwsyncError {
+  static override readonly code = 'E_ENCODING';
+}
+
+/** Anything that is not a PwsyncError: a bug or an unexpected failure. Capture sides treat it as "try again later". */
+export class InternalError extends PwsyncError {
+  static override readonly code = 'E_INTERNAL';
 }
 
 /** A stable code for any thrown value, for journal fields and frame replies. */
 export function errorCode(err: unknown): string {
-  return err instanceof PwsyncError ? err.code : 'E_INTERNAL';
+  return err instanceof PwsyncError ? err.code : InternalError.code;
 }
+
+/**
+ * Codes a change can end with that no call throws: the delivery worker and operators decide them. Recorded as the
+ * row's last_error_code and the journal's `code` field, next to the thrown codes above.
+ */
+export const EndCode = Object.freeze({
+  /** Not delivered within queue.max_age. */
+  expired: 'E_EXPIRED',
+  /** A newer password (or the same version) was captured or delivered: this one is never sent. */
+  superseded: 'E_SUPERSEDED',
+  /** The account is no longer in Active Directory. */
+  unknownAccount: 'E_UNKNOWN_ACCOUNT',
+  /** The account is outside ad.ldap.filter.user / base_dn. */
+  outOfScope: 'E_OUT_OF_SCOPE',
+  /** The attribute that names the user at the target is empty. */
+  noExternalId: 'E_NO_EXTERNAL_ID',
+  /** The same password version was already delivered: done without sending. */
+  duplicate: 'E_DUPLICATE',
+  /** An operator dropped the change. */
+  dropped: 'E_DROPPED',
+} as const);
 
 /** Samba syncpasswords handed the hook an LDIF entry that is not valid RFC 2849 (or not one entry). The message
  *  gives a line number and a fixed reason, never a value: the entry carries a cleartext password. */

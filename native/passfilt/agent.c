@@ -21,13 +21,15 @@ static const char *json_after_key(const char *j, DWORD n, const char *key)
     return NULL;
 }
 
-/* ok:true → ACK_OK. ok:false with a code saying "not now" (E_STORAGE, E_BUSY, E_DB_CORRUPT, E_INTERNAL) →
- * ACK_RETRY: spool, try later. Any other ok:false is final (E_REFUSED*, E_BAD_FRAME, E_INVALID_UTF16, …): the
- * agent answered and journaled why; retrying a refused change forever would also hold every later spooled change
- * behind it. A reply we cannot read counts as no answer. */
+/* ok:true → ACK_OK. ok:false with a code saying "not now" → ACK_RETRY: spool, try later. These are the codes the
+ * agent's intake answers for a failure of its own (src/errors.ts; test/unit/error-codes.test.ts keeps the list in
+ * step): E_STORAGE (the outbox could not commit), E_DB_CORRUPT, E_INTERNAL (anything unexpected). Any other
+ * ok:false is final (E_REFUSED, E_BAD_FRAME, E_INVALID_UTF16, …): the agent answered and journaled why; retrying a
+ * refused change forever would also hold every later spooled change behind it. A reply we cannot read counts as no
+ * answer. */
 static int reply_classify(const char *j, DWORD n)
 {
-    static const char *const retry[] = { "\"E_STORAGE\"", "\"E_BUSY\"", "\"E_DB_CORRUPT\"", "\"E_INTERNAL\"" };
+    static const char *const retry[] = { "\"E_STORAGE\"", "\"E_DB_CORRUPT\"", "\"E_INTERNAL\"" };
     const char *v = json_after_key(j, n, "ok"), *code;
     DWORD rest, i, k;
     if (v == NULL) return ACK_NONE;

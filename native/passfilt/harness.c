@@ -359,7 +359,7 @@ int main(int argc, char **argv)
         Sleep(1500);
         notify(L"toggle3", 1312, L"Toggle-Pw-3!");
     } else if (strcmp(mode, "stuck") == 0) {
-        /* one change the agent always answers E_BUSY, two behind it: they must not wait for it forever */
+        /* one change the agent always answers E_STORAGE (retryable), two behind it: they must not wait for it forever */
         PwsStats s;
         ULONGLONG deadline = GetTickCount64() + 30000;
         notify(L"stuck-me", 1500, L"Stuck-Pw-1!");

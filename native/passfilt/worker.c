@@ -281,7 +281,7 @@ static void agent_answered(void)
     g_stats.agentDown = 0;
 }
 
-/* The agent answered "not now" (E_STORAGE, E_BUSY, …): wait for the next try, spooling meanwhile. */
+/* The agent answered "not now" (E_STORAGE, E_DB_CORRUPT, E_INTERNAL): wait for the next try, spooling meanwhile. */
 static void agent_busy(ULONGLONG *nextProbe)
 {
     agent_answered();

@@ -6,12 +6,9 @@ import net from 'node:net';
 import { FrameReader, decodeIntakeReply, encodeFrame, type IntakeReply } from '../intake/frame-codec.js';
 import { checkSocketTrust } from './socket-trust.js';
 
-export { UntrustedSocketError } from '../errors.js';
+import { IntakeUnavailableError } from '../errors.js';
 
-/** The agent could not be asked or gave no usable answer: the capture side keeps its copy and retries later. */
-export class IntakeUnavailableError extends Error {
-  readonly code = 'E_AGENT_UNAVAILABLE';
-}
+export { IntakeUnavailableError, UntrustedSocketError } from '../errors.js';
 
 /**
  * Sends an already encoded frame (wiped afterwards) and resolves with the agent's reply. Rejects with

@@ -5,7 +5,7 @@
 import { parseLdifEntry, type LdifEntry } from './ldif.js';
 import { sambaEntryToChange } from './samba-entry.js';
 import { encodeFrame, type IntakeReply } from '../intake/frame-codec.js';
-import { FrameTooLargeError } from '../errors.js';
+import { FrameTooLargeError, LdifError, RefusedChangeError } from '../errors.js';
 import { printableAccount } from '../intake/account-filter.js';
 
 type HookReply = IntakeReply;
@@ -47,7 +47,7 @@ export async function forwardSambaObject(ldif: Buffer, opts: ForwardOptions): Pr
     entry = parseLdifEntry(ldif);
   } catch (err) {
     const e = err as Error & { code?: string };
-    return { done: false, message: `syncpasswords handed over invalid LDIF: ${e.message} [${e.code ?? 'E_LDIF'}]` };
+    return { done: false, message: `syncpasswords handed over invalid LDIF: ${e.message} [${e.code ?? LdifError.code}]` };
   }
   let result;
   try {
@@ -82,7 +82,7 @@ export async function forwardSambaObject(ldif: Buffer, opts: ForwardOptions): Pr
     }
     // A refusal is the agent's final word on this account (krbtgt, computer, …) and already journaled (2001):
     // failing would stop syncpasswords on this object forever. Any other error may pass: fail, retry later.
-    if (reply.code === 'E_REFUSED') return { done: true, line: `DONE-EXIT: refused ${printableAccount(frame.account)}` };
+    if (reply.code === RefusedChangeError.code) return { done: true, line: `DONE-EXIT: refused ${printableAccount(frame.account)}` };
     return { done: false, message: refusedBy('change', frame.account, reply) };
   } finally {
     frame.password = '';

@@ -5,7 +5,7 @@
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { PwsyncError } from '../errors.js';
+import { EncodingError, PwsyncError } from '../errors.js';
 import { DirSyncParseError, formatNotes, mapDirSyncConfig, parseDirSyncYaml, type DirSyncMapping } from '../onboarding/dirsync-mapping.js';
 import { secretDocument, validateDocuments, writeInitFiles } from '../onboarding/init-files.js';
 import { askAnswers, askSecrets, configFromAnswers } from '../onboarding/questions.js';
@@ -136,7 +136,7 @@ function readFile(file: string): string {
     // Strict: a Shift_JIS file read as UTF-8 would carry mangled Japanese group names into filter.user silently.
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
-    throw Object.assign(new Error(`${file} is not UTF-8 text: save a copy as UTF-8 and pass its folder`), { code: 'E_ENCODING' });
+    throw new EncodingError(`${file} is not UTF-8 text: save a copy as UTF-8 and pass its folder`);
   } finally {
     bytes.fill(0);
   }

@@ -2,7 +2,7 @@
 // pwsync command line: a thin dispatcher; each command lives in its own module and calls the parts in src/.
 // Never accepts a password or token as an argument.
 
-import { PwsyncError } from '../errors.js';
+import { ConfigError, PwsyncError } from '../errors.js';
 import { UsageError } from './args.js';
 
 const USAGE = `pwsync — Active Directory → IIJ ID / SCIM password synchronisation agent
@@ -20,7 +20,7 @@ Usage:
                                                  read from stdin or a prompt, never from the command line
   pwsync demo    [--once]                         emulator + agent on temporary paths, one change end to end
   pwsync queue   list|show|retry|drop --config FILE [ID] [--state S] [--account A]
-                                                 inspect and act on waiting, parked and failed changes
+                                                 inspect and act on waiting and failed changes
   pwsync report coverage --config FILE [--csv] [--all]
                                                  in-scope AD users whose current password has not reached a target
   pwsync report mapping --config FILE [--format csv|json] [--out FILE]
@@ -82,7 +82,7 @@ main(process.argv.slice(2)).then(
       process.exitCode = 2;
     } else if (err instanceof PwsyncError) {
       process.stderr.write(`pwsync: ${err.message} [${err.code}]\n`);
-      process.exitCode = err.code === 'E_CONFIG' ? 2 : 1;
+      process.exitCode = err.code === ConfigError.code ? 2 : 1;
     } else {
       process.stderr.write(`pwsync: unexpected error: ${err instanceof Error ? err.message : String(err)}\n`);
       process.exitCode = 1;

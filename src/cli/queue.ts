@@ -23,7 +23,7 @@ export async function queueCommand(argv: string[]): Promise<number> {
   const id = positionals[0];
   switch (action) {
     case 'list': {
-      const states = (a.state ?? ['pending', 'waiting', 'inflight', 'parked']) as ChangeState[];
+      const states = (a.state ?? ['pending', 'waiting', 'inflight']) as ChangeState[];
       const bad = states.find((s) => !ALL_STATES.includes(s));
       if (bad) return fail(`queue list: unknown --state value (one of ${ALL_STATES.join(', ')})`);
       const outbox = Outbox.openReadOnly(file);
@@ -63,7 +63,7 @@ export async function queueCommand(argv: string[]): Promise<number> {
               ? `queue ${action}: no change ${shownId(id)}`
               : r.why === 'not-sealed'
                 ? `queue retry: change ${id} is ${r.state} and its sealed password is gone; the user must change the password again`
-                : `queue ${action}: change ${id} is ${r.state}; only pending, waiting and parked changes can be ${action === 'retry' ? 'retried' : 'dropped'}`,
+                : `queue ${action}: change ${id} is ${r.state}; only pending and waiting changes can be ${action === 'retry' ? 'retried' : 'dropped'}`,
           );
         }
         process.stdout.write(`${action === 'retry' ? 'retrying' : 'dropped'} ${id}\n`);

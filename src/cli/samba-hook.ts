@@ -10,6 +10,7 @@ import { parse } from './args.js';
 import { MAX_LDIF_BYTES } from '../capture/ldif.js';
 import { forwardSambaObject } from '../capture/samba-forward.js';
 import { IntakeUnavailableError, sendFrameBytes } from '../capture/intake-client.js';
+import { ConfigError } from '../errors.js';
 
 const USAGE = 'usage: pwsync samba-hook [--socket PATH | --config FILE [--secret FILE]] [--dc NAME] [--timeout MS]';
 
@@ -39,7 +40,7 @@ export async function sambaHookCommand(argv: string[]): Promise<number> {
     // Everything below is value-free by construction (usage, config key paths, socket errors).
     const e = err as Error & { code?: string };
     const code = typeof e.code === 'string' ? ` [${e.code}]` : '';
-    return failed(`${err instanceof IntakeUnavailableError ? '' : 'error: '}${e.message ?? String(err)}${code}`, e.code === 'E_CONFIG' ? 2 : 1);
+    return failed(`${err instanceof IntakeUnavailableError ? '' : 'error: '}${e.message ?? String(err)}${code}`, e.code === ConfigError.code ? 2 : 1);
   }
 }
 

@@ -79,7 +79,7 @@ export function overviewBody(v: {
   health: HealthVerdict;
   now: number;
 }): SafeHtml {
-  const states = ['pending', 'waiting', 'inflight', 'parked', 'done', 'superseded', 'rejected', 'expired'];
+  const states = ['pending', 'waiting', 'inflight', 'done', 'superseded', 'rejected', 'expired'];
   return html`
 <h2>Health</h2>
 <p id="health">${v.health.status === 'ok' ? html`<span class="ok">OK</span>: intake running, every target delivering` : html`<span class="bad">FAILING</span>`}</p>
@@ -108,7 +108,7 @@ function actionForms(r: ChangeRow, csrf: string): SafeHtml {
   const retry = r.hasSecret && r.state !== 'inflight'
     ? html`<form class="inline" method="post" action="/changes/retry"><input type="hidden" name="csrf" value="${csrf}"><input type="hidden" name="id" value="${r.id}"><button type="submit">Retry now</button></form>`
     : '';
-  const drop = ['pending', 'waiting', 'parked'].includes(r.state)
+  const drop = ['pending', 'waiting'].includes(r.state)
     ? html` <form class="inline" method="post" action="/changes/drop" data-confirm="${`Drop the change for ${r.account}? The user must change the password again.`}"><input type="hidden" name="csrf" value="${csrf}"><input type="hidden" name="id" value="${r.id}"><button type="submit">Drop</button></form>`
     : '';
   return html`${retry}${drop}`;
@@ -127,7 +127,7 @@ const HEAD = html`<tr><th>Account</th><th>Target</th><th>State</th><th>Attempts<
 
 export function queueBody(v: { open: ChangeRow[]; expired: ChangeRow[]; recent: ChangeRow[]; now: number; csrf: string }): SafeHtml {
   return html`
-<h2>Waiting, parked and pending changes (${v.open.length})</h2>
+<h2>Waiting and pending changes (${v.open.length})</h2>
 <p>Retry makes a change due now (after fixing its cause, e.g. once the user exists at the target). Drop ends it; the user must change the password again.</p>
 <table id="open-changes">${HEAD}<th>Actions</th></tr>${changeRows(v.open, v.now, v.csrf)}</table>
 <h2>Expired changes (${v.expired.length})</h2>

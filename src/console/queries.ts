@@ -65,12 +65,12 @@ export interface OpenChangeError {
   message: string | null;
 }
 
-/** Open changes (pending, waiting, parked) with the last error delivery recorded, for the mapping report. */
+/** Open changes (pending, waiting) with the last error delivery recorded, for the mapping report. */
 export function openChangeErrors(db: Db): OpenChangeError[] {
   return db
     .prepare(
       `SELECT account, target, last_error_code AS code, last_error AS message FROM changes
-       WHERE state IN ('pending','waiting','parked') AND last_error_code IS NOT NULL`,
+       WHERE state IN ('pending','waiting') AND last_error_code IS NOT NULL`,
     )
     .all() as OpenChangeError[];
 }

@@ -315,7 +315,7 @@ export async function startConsole(deps: ConsoleDeps): Promise<RunningConsole> {
         return sendHtml(res, 200, layout('Overview', '/', ctx, body, 30));
       }
       case '/queue': {
-        const open = deps.outbox.list({ states: ['waiting', 'parked', 'pending', 'inflight'], limit: 500 });
+        const open = deps.outbox.list({ states: ['waiting', 'pending', 'inflight'], limit: 500 });
         const expired = deps.outbox.list({ states: ['expired'], limit: 100 });
         const recent = deps.outbox.list({ limit: 50 });
         return sendHtml(res, 200, layout('Queue', '/queue', ctx, queueBody({ open, expired, recent, now: ctx.now, csrf: s.csrf })));

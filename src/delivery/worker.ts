@@ -6,7 +6,7 @@ import type { Directory } from '../directory/directory.js';
 import { refusalFor } from '../intake/account-filter.js';
 import { computeExternalId } from '../directory/external-id.js';
 import type { UserAttributeConfig } from '../config/schema.js';
-import { NotProvisionedError, RejectedChangeError, RetryableError, TargetUnusableError, errorCode } from '../errors.js';
+import { EndCode, NotProvisionedError, RefusedChangeError, RejectedChangeError, RetryableError, TargetUnusableError, errorCode } from '../errors.js';
 import { EV } from '../journal/catalogue.js';
 import type { Journal } from '../journal/journal.js';
 import type { ChangeRow, Outbox } from '../outbox/store.js';
@@ -153,7 +153,7 @@ export class DeliveryWorker {
       for (const row of this.outbox.olderThan(this.now() - this.opts.maxAgeMs)) {
         if (row.state === 'inflight') continue;
         this.journal.write(EV.expired, { change: row.captureId, account: row.account, target: row.target, reason: 'max_age' });
-        this.outbox.finish(row.id, 'expired', 'E_EXPIRED', 'not delivered within queue.max_age');
+        this.outbox.finish(row.id, 'expired', EndCode.expired, 'not delivered within queue.max_age');
       }
       this.outbox.releaseInflight(this.owned);
     } catch (err) {
@@ -267,7 +267,7 @@ export class DeliveryWorker {
     }
     if (this.now() - row.receivedAt >= this.opts.maxAgeMs) {
       this.journal.write(EV.expired, { ...base, reason: 'max_age' });
-      this.outbox.finish(row.id, 'expired', 'E_EXPIRED', 'not delivered within queue.max_age');
+      this.outbox.finish(row.id, 'expired', EndCode.expired, 'not delivered within queue.max_age');
       return;
     }
     // Only the newest capture is ever sent (docs/architecture.md#outbox-states). A row that was in flight when a newer change arrived is not
@@ -277,7 +277,7 @@ export class DeliveryWorker {
     if (newer) {
       const why = `a newer change ${newer} for this account was captured after this one`;
       this.journal.write(EV.superseded, { ...base, reason: why });
-      this.outbox.finish(row.id, 'superseded', 'E_SUPERSEDED', why);
+      this.outbox.finish(row.id, 'superseded', EndCode.superseded, why);
       return;
     }
     let password: string | undefined;
@@ -287,12 +287,12 @@ export class DeliveryWorker {
       const user = await this.directory.resolve({ account: row.account, rid: row.rid ?? undefined, guid: row.guid ?? undefined }, [dt.rule.ad_bind.externalId]);
       if (!user) {
         this.journal.write(EV.unknownAccount, base);
-        this.outbox.finish(row.id, 'rejected', 'E_UNKNOWN_ACCOUNT', 'account not found in Active Directory');
+        this.outbox.finish(row.id, 'rejected', EndCode.unknownAccount, 'account not found in Active Directory');
         return;
       }
       if (!user.inScope) {
         this.journal.write(EV.outOfScope, { ...base, dn: user.dn });
-        this.outbox.finish(row.id, 'rejected', 'E_OUT_OF_SCOPE', 'account is outside ad.ldap.filter.user / base_dn');
+        this.outbox.finish(row.id, 'rejected', EndCode.outOfScope, 'account is outside ad.ldap.filter.user / base_dn');
         return;
       }
       // The name the capture gave passed intake's filter; the object AD resolved it to must pass it too (a look-alike
@@ -301,13 +301,13 @@ export class DeliveryWorker {
       if (refusal) {
         const why = `account ${user.sAMAccountName} (${user.dn}) is never forwarded (${refusal})`;
         this.journal.write(EV.refused, { ...base, reason: refusal, dn: user.dn });
-        this.outbox.finish(row.id, 'rejected', 'E_REFUSED', why);
+        this.outbox.finish(row.id, 'rejected', RefusedChangeError.code, why);
         return;
       }
       const stale = judgeStaleness({ kvno: row.kvno, capturedAt: row.capturedAt }, user.version, typeof this.opts.clockSkewMs === 'function' ? this.opts.clockSkewMs() : this.opts.clockSkewMs);
       if (stale.stale) {
         this.journal.write(EV.superseded, { ...base, reason: stale.why });
-        this.outbox.finish(row.id, 'superseded', 'E_SUPERSEDED', stale.why);
+        this.outbox.finish(row.id, 'superseded', EndCode.superseded, stale.why);
         return;
       }
       if (stale.kvno !== row.kvno) {
@@ -318,7 +318,7 @@ export class DeliveryWorker {
       const externalId = computeExternalId(user, dt.rule);
       if (!externalId) {
         this.journal.write(EV.noExternalId, { ...base, attribute: dt.rule.ad_bind.externalId, dn: user.dn });
-        this.outbox.finish(row.id, 'rejected', 'E_NO_EXTERNAL_ID', `attribute ${dt.rule.ad_bind.externalId} is empty`);
+        this.outbox.finish(row.id, 'rejected', EndCode.noExternalId, `attribute ${dt.rule.ad_bind.externalId} is empty`);
         return;
       }
       // Keyed on the AD object, not the name: after a rename the same password is not sent again.
@@ -327,7 +327,7 @@ export class DeliveryWorker {
       const guid = user.guid;
       if (this.outbox.lastDelivered({ account: row.account, guid }, row.target)?.fingerprint === fingerprint) {
         this.journal.write(EV.duplicateSuppressed, base);
-        this.outbox.finish(row.id, 'done', 'E_DUPLICATE', 'same password already delivered', { fingerprint, kvno, guid });
+        this.outbox.finish(row.id, 'done', EndCode.duplicate, 'same password already delivered', { fingerprint, kvno, guid });
         return;
       }
       const started = this.now();

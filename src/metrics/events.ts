@@ -2,6 +2,7 @@
 // and an event an operator greps for can never disagree (docs/architecture.md#flow-and-owners).
 
 import type { JournalEntry } from '../journal/journal.js';
+import { FrameError, StorageError } from '../errors.js';
 
 /** Delivery outcome label per event ID (docs/console.md lists them). */
 export const OUTCOME_BY_EVENT: Readonly<Record<number, string>> = {
@@ -39,6 +40,6 @@ export function metricUpdates(e: JournalEntry): MetricUpdate[] {
       source: typeof e.source === 'string' ? e.source : 'unknown',
       reason: typeof e.reason === 'string' ? e.reason : 'unknown',
     });
-  if (INTAKE_ERROR_EVENTS.has(e.id)) out.push({ kind: 'intakeError', code: typeof e.code === 'string' ? e.code : e.id === 2003 ? 'E_STORAGE' : 'E_BAD_FRAME' });
+  if (INTAKE_ERROR_EVENTS.has(e.id)) out.push({ kind: 'intakeError', code: typeof e.code === 'string' ? e.code : e.id === 2003 ? StorageError.code : FrameError.code });
   return out;
 }

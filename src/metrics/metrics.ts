@@ -77,7 +77,7 @@ export function createMetrics(deps: MetricsDeps): PwsyncMetrics {
   });
   const oldest = new Gauge({
     name: 'pwsync_oldest_open_change_age_seconds',
-    help: 'Age of the oldest change not yet final (pending, waiting, inflight, parked); 0 when none',
+    help: 'Age of the oldest change not yet final (pending, waiting, inflight); 0 when none',
     registers,
     collect() {
       const at = deps.outbox.oldestOpenReceivedAt();

@@ -5,6 +5,7 @@
 import { EV } from '../journal/catalogue.js';
 import type { Journal } from '../journal/journal.js';
 import type { OperatorRow, Outbox } from './store.js';
+import { EndCode } from '../errors.js';
 
 /** Why an action did not apply: no such change, not open (final or in flight), or (retry) its password is gone. */
 export type OperatorRefusal = 'no-change' | 'not-open' | 'not-sealed';
@@ -27,7 +28,7 @@ export function retryChange(outbox: Outbox, journal: Journal, id: string, remote
 /** Ends the open rows of `id` as rejected (E_DROPPED), erasing their sealed passwords; event 5001 per row, first. */
 export function dropChange(outbox: Outbox, journal: Journal, id: string, remote: OperatorSource): OperatorResult {
   const rows = outbox.drop(id, (rs) => {
-    for (const r of rs) journal.write(EV.operatorDrop, { change: r.captureId, account: r.account, target: r.target, code: 'E_DROPPED', remote });
+    for (const r of rs) journal.write(EV.operatorDrop, { change: r.captureId, account: r.account, target: r.target, code: EndCode.dropped, remote });
   });
   return rows.length > 0 ? { ok: true, rows } : refusal(outbox, id, false);
 }

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
-import { CorruptDatabaseError, StorageError, UnsealError } from '../errors.js';
+import { CorruptDatabaseError, EndCode, NotProvisionedError, StorageError, UnsealError } from '../errors.js';
 import { openPassword, sealPassword } from './seal.js';
 import { openSqlite, type SqlDatabase, type SqliteDriverName, type SqlStatement } from './sqlite-driver.js';
 import type { ChangeState, FinalState } from './states.js';
@@ -142,7 +142,7 @@ CREATE TABLE IF NOT EXISTS target_state (
 );
 `;
 
-const OPEN_SQL = `('pending','waiting','parked')`;
+const OPEN_SQL = `('pending','waiting')`;
 
 export class Outbox {
   readonly db: SqlDatabase;
@@ -242,17 +242,17 @@ export class Outbox {
         if (c.kvno !== undefined && delivered?.kvno != null && delivered.kvno >= c.kvno) {
           // This password version (or a newer one) already reached the target: a re-delivery (syncpasswords after a
           // restart, or an attribute change that re-sends the current object), never a new password.
-          this.finishTx(id, 'superseded', 'E_SUPERSEDED', `password version ${c.kvno} already delivered`);
+          this.finishTx(id, 'superseded', EndCode.superseded, `password version ${c.kvno} already delivered`);
           superseded.push({ id, captureId, account, target });
           continue;
         }
         for (const o of older.all(account, target, id) as Array<{ id: string; capture_id: string; kvno: number | null }>) {
           if (c.kvno !== undefined && o.kvno !== null && o.kvno >= c.kvno) {
             // The queued row is as new or newer (a late or repeated capture): the new one is the redundant change.
-            this.finishTx(id, 'superseded', 'E_SUPERSEDED', `not newer than queued change ${o.capture_id}`);
+            this.finishTx(id, 'superseded', EndCode.superseded, `not newer than queued change ${o.capture_id}`);
             superseded.push({ id, captureId, account, target });
           } else {
-            this.finishTx(o.id, 'superseded', 'E_SUPERSEDED', `superseded by change ${captureId}`);
+            this.finishTx(o.id, 'superseded', EndCode.superseded, `superseded by change ${captureId}`);
             superseded.push({ id: o.id, captureId: o.capture_id, account, target });
           }
         }
@@ -321,7 +321,7 @@ export class Outbox {
    * `beforeCommit` sees the rows inside the transaction, before its commit (operators' acts are journaled first).
    */
   retryNow(id: string, beforeCommit?: (rows: readonly OperatorRow[]) => void): OperatorRow[] {
-    const where = `(id = ? OR capture_id = ?) AND state IN ('pending','waiting','parked') AND box IS NOT NULL AND nonce IS NOT NULL`;
+    const where = `(id = ? OR capture_id = ?) AND state IN ('pending','waiting') AND box IS NOT NULL AND nonce IS NOT NULL`;
     return this.operatorUpdate(where, `UPDATE changes SET state = 'pending', next_attempt_at = ?, waiting_since = NULL WHERE id = ? AND ${where}`, id, false, beforeCommit);
   }
 
@@ -331,16 +331,16 @@ export class Outbox {
    * commit that makes them final: the caller journals there (write-ahead, like delivery; docs/architecture.md).
    */
   drop(id: string, beforeCommit?: (rows: readonly OperatorRow[]) => void): OperatorRow[] {
-    const where = `(id = ? OR capture_id = ?) AND state IN ('pending','waiting','parked')`;
+    const where = `(id = ? OR capture_id = ?) AND state IN ('pending','waiting')`;
     return this.operatorUpdate(
       where,
-      `UPDATE changes SET state = 'rejected', final_at = ?, nonce = NULL, box = NULL, last_error_code = 'E_DROPPED',
+      `UPDATE changes SET state = 'rejected', final_at = ?, nonce = NULL, box = NULL, last_error_code = ?,
          last_error = 'dropped by an operator' WHERE id = ? AND ${where}`,
-      id, true, beforeCommit,
+      id, true, beforeCommit, [EndCode.dropped],
     );
   }
 
-  private operatorUpdate(where: string, update: string, id: string, fsync: boolean, beforeCommit?: (rows: readonly OperatorRow[]) => void): OperatorRow[] {
+  private operatorUpdate(where: string, update: string, id: string, fsync: boolean, beforeCommit?: (rows: readonly OperatorRow[]) => void, setParams: readonly unknown[] = []): OperatorRow[] {
     const run = () =>
       // immediate: the write lock is taken before the SELECT, so the delivery worker cannot claim a row in between.
       this.db.transaction(() => {
@@ -349,7 +349,7 @@ export class Outbox {
         if (rows.length === 0) return rows;
         beforeCommit?.(rows);
         const upd = this.stmt(update);
-        for (const r of rows) upd.run(this.now(), r.id, id, id);
+        for (const r of rows) upd.run(this.now(), ...setParams, r.id, id, id);
         return rows;
       }, { immediate: true })();
     return this.write(() => (fsync ? this.durable(run) : run()));
@@ -428,14 +428,14 @@ export class Outbox {
   }
 
   /** Back to pending/waiting with a due time; `countAttempt` false when the row never reached the target. */
-  reschedule(id: string, state: 'pending' | 'waiting' | 'parked', dueAt: number, code: string | null, error: string | null, countAttempt: boolean): void {
+  reschedule(id: string, state: 'pending' | 'waiting', dueAt: number, code: string | null, error: string | null, countAttempt: boolean): void {
     this.write(() =>
       this.stmt(
           `UPDATE changes SET state = ?, next_attempt_at = ?, attempts = attempts + ?, last_error_code = ?, last_error = ?,
-             waiting_since = CASE WHEN ? = 'E_NOT_PROVISIONED' THEN COALESCE(waiting_since, ?) ELSE waiting_since END
+             waiting_since = CASE WHEN ? = ? THEN COALESCE(waiting_since, ?) ELSE waiting_since END
            WHERE id = ?`,
         )
-        .run(state, dueAt, countAttempt ? 1 : 0, code, error, code, this.now(), id),
+        .run(state, dueAt, countAttempt ? 1 : 0, code, error, code, NotProvisionedError.code, this.now(), id),
     );
   }
 
@@ -529,7 +529,7 @@ export class Outbox {
   }
 
   oldestOpenReceivedAt(): number | undefined {
-    const r = this.stmt(`SELECT MIN(received_at) AS at FROM changes WHERE state IN ('pending','waiting','inflight','parked')`).get() as { at: number | null };
+    const r = this.stmt(`SELECT MIN(received_at) AS at FROM changes WHERE state IN ('pending','waiting','inflight')`).get() as { at: number | null };
     return r.at ?? undefined;
   }
 

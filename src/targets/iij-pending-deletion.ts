@@ -1,6 +1,8 @@
 // The ONE place that encodes how a user in IIJ ID's "pending deletion" state (削除待ち) shows up on the API.
 // Pure. Nothing else in pwsync may guess pending deletion from a status or a message.
 
+import { NotProvisionedError } from '../errors.js';
+
 /**
  * ASSUMPTION, not IIJ documentation. IIJ's manuals say a deleted user stays "pending deletion" for a retention
  * period and blocks re-creating the same ID (faq/32466293.html, DirSync-WinAD_en/53259383.html), but do not say
@@ -33,5 +35,5 @@ export function matchPendingDeletion(status: number, scimType: string | undefine
  * the read-only mapping report learns it only from what delivery met; this keeps that knowledge in this file.
  */
 export function isPendingDeletionOutcome(code: string | null, message: string | null): boolean {
-  return code === 'E_NOT_PROVISIONED' && message !== null && /\bpending deletion\b/.test(message);
+  return code === NotProvisionedError.code && message !== null && /\bpending deletion\b/.test(message);
 }

@@ -330,7 +330,7 @@ if (missing.length > 0 && process.env.CI === 'true') {
       const intake = new RecordingIntake();
       let busyOnce = true;
       intake.decide = (f) => {
-        if (f.account === 'refuse-me') return new RefusedChangeError('out-of-scope', 'account is out of scope');
+        if (f.account === 'refuse-me') return new RefusedChangeError('krbtgt', 'account is never forwarded (krbtgt)');
         if (f.account === 'busy-me' && busyOnce) {
           busyOnce = false;
           return new StorageError('disk full');

@@ -18,7 +18,7 @@ import type { TargetHealth } from '../../src/delivery/worker.js';
 const ADMIN = 'admin-token-0123456789abcdef';
 const ACCESS = 'iij-access-token-SECRET-42';
 const BIND = 'bind-password-SECRET-7';
-const PASSWORDS = ['Pw-waiting-Xy1!', 'Pw-parked-Zq2!', 'Pw-expired-Qq3!'];
+const PASSWORDS = ['Pw-waiting-Xy1!', 'Pw-later-Zq2!', 'Pw-expired-Qq3!'];
 
 interface Res {
   status: number;
@@ -79,12 +79,12 @@ describe('console server', () => {
     journal = new Journal({ file: config.log.file });
     journal.on('event', (e: JournalEntry) => events.push(e));
     outbox = new Outbox(path.join(dir, 'outbox.sqlite'), Buffer.alloc(32, 7));
-    for (const [i, label] of ['waiting', 'parked', 'expired'].entries()) {
+    for (const [i, label] of ['waiting', 'later', 'expired'].entries()) {
       const r = outbox.insertChange({ account: `user-${label}`, targets: ['iij'], source: 'cli', capturedAt: new Date().toISOString(), password: PASSWORDS[i]! });
       ids[label] = r.ids[0]!;
     }
     outbox.reschedule(ids.waiting!, 'waiting', Date.now() + 3_600_000, 'E_NOT_PROVISIONED', 'no user at iij', true);
-    outbox.reschedule(ids.parked!, 'parked', Date.now() + 3_600_000, 'E_NOT_PROVISIONED', 'parked', true);
+    outbox.reschedule(ids.later!, 'waiting', Date.now() + 3_600_000, 'E_NOT_PROVISIONED', 'later', true);
     outbox.finish(ids.expired!, 'expired', 'E_EXPIRED', 'not delivered within queue.max_age');
     con = await startConsole({
       outbox, journal, config: loaded,
@@ -206,13 +206,13 @@ describe('console server', () => {
 
   test('drop ends a change as rejected E_DROPPED and erases its sealed password', async () => {
     const { cookie, csrf } = await login();
-    const r = await request(con.url, '/changes/drop', { cookie, form: { csrf, id: ids.parked! } });
+    const r = await request(con.url, '/changes/drop', { cookie, form: { csrf, id: ids.later! } });
     assert.equal(r.headers.location, '/queue?ok=dropped');
-    const row = outbox.get(ids.parked!)!;
+    const row = outbox.get(ids.later!)!;
     assert.equal(row.state, 'rejected');
     assert.equal(row.lastErrorCode, 'E_DROPPED');
     assert.equal(row.hasSecret, false);
-    assert.ok(events.some((e) => e.id === 5001 && e.account === 'user-parked'));
+    assert.ok(events.some((e) => e.id === 5001 && e.account === 'user-later'));
   });
 
   test('/healthz is 503 with the reason while a target is paused; /metrics needs no login', async () => {

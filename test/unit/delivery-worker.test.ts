@@ -186,7 +186,7 @@ let seq = 0;
 function insert(account: string, targets: string[], extra: Partial<NewChange> = {}) {
   return outbox.insertChange({ account, targets, source: 'samba', capturedAt: '2024-05-01T10:00:00Z', password: `pw-${account}-${seq++}`, ...extra });
 }
-const open = () => outbox.list({ states: ['pending', 'waiting', 'inflight', 'parked'], limit: 10_000 });
+const open = () => outbox.list({ states: ['pending', 'waiting', 'inflight'], limit: 10_000 });
 const ids = (id: number) => events.filter((e) => e.id === id);
 
 describe('DeliveryWorker', () => {

@@ -70,7 +70,8 @@ test('the registry exposes outcomes, latencies, queue, pause and token expiry', 
   assert.match(text, /^pwsync_delivery_latency_seconds_bucket\{le="0.1"\} 1$/m);
   assert.match(text, /^pwsync_target_request_duration_seconds_count\{target="iij"\} 2$/m);
   assert.match(text, /^pwsync_queue_changes\{state="pending"\} 3$/m);
-  assert.match(text, /^pwsync_queue_changes\{state="parked"\} 0$/m);
+  assert.match(text, /^pwsync_queue_changes\{state="inflight"\} 0$/m);
+  assert.doesNotMatch(text, /state="parked"/, 'no state that nothing enters');
   assert.match(text, /^pwsync_oldest_open_change_age_seconds 90$/m);
   assert.match(text, /^pwsync_target_paused\{target="iij"\} 1$/m);
   assert.match(text, /^pwsync_target_token_expiry_seconds\{target="iij"\} 604800$/m);
