@@ -8,7 +8,7 @@ import { computeExternalId } from '../directory/external-id.js';
 import type { UserAttributeConfig } from '../config/schema.js';
 import { EndCode, NotProvisionedError, RefusedChangeError, RejectedChangeError, RetryableError, TargetUnusableError, errorCode } from '../errors.js';
 import { EV } from '../journal/catalogue.js';
-import type { Journal } from '../journal/journal.js';
+import type { Journal, JournalChild } from '../journal/journal.js';
 import type { ChangeRow, Outbox } from '../outbox/store.js';
 import { passwordFingerprint } from '../outbox/seal.js';
 import type { RetryPolicy } from '../outbox/retry.js';
@@ -260,13 +260,13 @@ export class DeliveryWorker {
 
   private async attempt(row: ChangeRow): Promise<void> {
     const dt = this.targets.get(row.target);
-    const base = { change: row.captureId, account: row.account, target: row.target, attempt: row.attempts + 1 };
+    const log = this.journal.child({ change: row.captureId, account: row.account, target: row.target, attempt: row.attempts + 1 });
     if (!dt) {
       this.outbox.reschedule(row.id, 'pending', this.now() + this.opts.retry.maxMs, null, null, false);
       return;
     }
     if (this.now() - row.receivedAt >= this.opts.maxAgeMs) {
-      this.journal.write(EV.expired, { ...base, reason: 'max_age' });
+      log.write(EV.expired, { reason: 'max_age' });
       this.outbox.finish(row.id, 'expired', EndCode.expired, 'not delivered within queue.max_age');
       return;
     }
@@ -276,7 +276,7 @@ export class DeliveryWorker {
     const newer = this.outbox.newerCapture(row);
     if (newer) {
       const why = `a newer change ${newer} for this account was captured after this one`;
-      this.journal.write(EV.superseded, { ...base, reason: why });
+      log.write(EV.superseded, { reason: why });
       this.outbox.finish(row.id, 'superseded', EndCode.superseded, why);
       return;
     }
@@ -286,12 +286,12 @@ export class DeliveryWorker {
       dt.target.checkPassword(password);
       const user = await this.directory.resolve({ account: row.account, rid: row.rid ?? undefined, guid: row.guid ?? undefined }, [dt.rule.ad_bind.externalId]);
       if (!user) {
-        this.journal.write(EV.unknownAccount, base);
+        log.write(EV.unknownAccount);
         this.outbox.finish(row.id, 'rejected', EndCode.unknownAccount, 'account not found in Active Directory');
         return;
       }
       if (!user.inScope) {
-        this.journal.write(EV.outOfScope, { ...base, dn: user.dn });
+        log.write(EV.outOfScope, { dn: user.dn });
         this.outbox.finish(row.id, 'rejected', EndCode.outOfScope, 'account is outside ad.ldap.filter.user / base_dn');
         return;
       }
@@ -300,13 +300,13 @@ export class DeliveryWorker {
       const refusal = refusalFor(user.sAMAccountName, user.userAccountControl);
       if (refusal) {
         const why = `account ${user.sAMAccountName} (${user.dn}) is never forwarded (${refusal})`;
-        this.journal.write(EV.refused, { ...base, reason: refusal, dn: user.dn });
+        log.write(EV.refused, { reason: refusal, dn: user.dn });
         this.outbox.finish(row.id, 'rejected', RefusedChangeError.code, why);
         return;
       }
       const stale = judgeStaleness({ kvno: row.kvno, capturedAt: row.capturedAt }, user.version, typeof this.opts.clockSkewMs === 'function' ? this.opts.clockSkewMs() : this.opts.clockSkewMs);
       if (stale.stale) {
-        this.journal.write(EV.superseded, { ...base, reason: stale.why });
+        log.write(EV.superseded, { reason: stale.why });
         this.outbox.finish(row.id, 'superseded', EndCode.superseded, stale.why);
         return;
       }
@@ -317,7 +317,7 @@ export class DeliveryWorker {
       }
       const externalId = computeExternalId(user, dt.rule);
       if (!externalId) {
-        this.journal.write(EV.noExternalId, { ...base, attribute: dt.rule.ad_bind.externalId, dn: user.dn });
+        log.write(EV.noExternalId, { attribute: dt.rule.ad_bind.externalId, dn: user.dn });
         this.outbox.finish(row.id, 'rejected', EndCode.noExternalId, `attribute ${dt.rule.ad_bind.externalId} is empty`);
         return;
       }
@@ -326,28 +326,28 @@ export class DeliveryWorker {
       const kvno = row.kvno;
       const guid = user.guid;
       if (this.outbox.lastDelivered({ account: row.account, guid }, row.target)?.fingerprint === fingerprint) {
-        this.journal.write(EV.duplicateSuppressed, base);
+        log.write(EV.duplicateSuppressed);
         this.outbox.finish(row.id, 'done', EndCode.duplicate, 'same password already delivered', { fingerprint, kvno, guid });
         return;
       }
       const started = this.now();
       const tuser = await dt.target.find(externalId);
-      this.journal.write(EV.searchCompleted, { ...base, externalId, found: tuser !== undefined });
+      log.write(EV.searchCompleted, { externalId, found: tuser !== undefined });
       if (!tuser) throw new NotProvisionedError(`no user with ${dt.rule.ad_bind.externalId}-derived value ${JSON.stringify(externalId)} at ${row.target}`);
       await dt.target.setPassword(tuser, password);
       // Event first, then the commit: a crash in between repeats the attempt (a no-op by fingerprint) and the event,
       // but never leaves a final row without its event (invariant 1, docs/architecture.md#invariants). The same order holds for every final state.
-      this.journal.write(EV.synced, { ...base, externalId, targetUserId: tuser.id, latencyMs: this.now() - row.receivedAt, requestMs: this.now() - started });
+      log.write(EV.synced, { externalId, targetUserId: tuser.id, latencyMs: this.now() - row.receivedAt, requestMs: this.now() - started });
       this.outbox.finish(row.id, 'done', undefined, undefined, { fingerprint, kvno, guid });
       this.markSuccess(row.target);
     } catch (err) {
-      this.failed(row, err, base);
+      this.failed(row, err, log);
     } finally {
       password = undefined;
     }
   }
 
-  private failed(row: ChangeRow, err: unknown, base: Record<string, string | number>): void {
+  private failed(row: ChangeRow, err: unknown, log: JournalChild): void {
     const now = this.now();
     const t = classifyFailure(err, {
       attempts: row.attempts, now, receivedAt: row.receivedAt, waitingSince: row.waitingSince, maxAgeMs: this.opts.maxAgeMs,
@@ -364,18 +364,18 @@ export class DeliveryWorker {
         if (!h.paused) {
           this.health.set(row.target, { ...h, paused: true, pausedReason: message, pausedAt: now });
           this.outbox.setTargetPaused(row.target, true, message);
-          this.journal.write(t.event, { ...base, code, error: message, status: err instanceof TargetUnusableError ? err.status : undefined });
+          log.write(t.event, { code, error: message, status: err instanceof TargetUnusableError ? err.status : undefined });
         }
         return;
       }
       case 'final':
-        this.journal.write(t.event, { ...base, code, error: message, detail });
+        log.write(t.event, { code, error: message, detail });
         this.outbox.finish(row.id, t.state, code, message);
         return;
       case 'retry':
         if (err instanceof RetryableError && err.retryAfterMs !== undefined) this.gates.get(row.target)?.hold(now + err.retryAfterMs);
         this.outbox.reschedule(row.id, t.state, now + t.delayMs, code, message, t.countAttempt);
-        this.journal.write(t.event, { ...base, code, error: message, retryInMs: Math.round(t.delayMs) });
+        log.write(t.event, { code, error: message, retryInMs: Math.round(t.delayMs) });
         return;
     }
   }

@@ -71,6 +71,15 @@ export class Journal extends EventEmitter {
     return entry;
   }
 
+  /**
+   * A journal with `bindings` (e.g. `{ change, account, target }`) added to every event it writes, like pino's child
+   * loggers: the context is bound once instead of spread into each call. It writes through this journal, so the
+   * secret-key filter and the id/level/msg/ts guard apply to bound fields too.
+   */
+  child(bindings: Fields): JournalChild {
+    return new JournalChild(this, bindings);
+  }
+
   /** Resolves with the first event (from now on) matching `pred`; for the CLI and tests, never for delivery logic. */
   waitFor(pred: (e: JournalEntry) => boolean, timeoutMs = 30_000): Promise<JournalEntry> {
     return new Promise((resolve, reject) => {
@@ -91,5 +100,27 @@ export class Journal extends EventEmitter {
   close(): void {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
+  }
+}
+
+/**
+ * Events about one thing (a change at a target). Bound fields are fixed: a call adds fields but cannot replace a bound
+ * one, so an event can never name another change than the one it was bound to.
+ */
+export class JournalChild {
+  private readonly bindings: Readonly<Fields>;
+
+  constructor(private readonly parent: Journal, bindings: Fields) {
+    this.bindings = Object.freeze(Object.fromEntries(Object.entries(bindings).filter(([, v]) => v !== undefined)));
+  }
+
+  write(ev: EventDef, fields: Fields = {}): JournalEntry {
+    const merged: Fields = { ...this.bindings };
+    for (const [k, v] of Object.entries(fields)) if (!Object.hasOwn(this.bindings, k)) merged[k] = v;
+    return this.parent.write(ev, merged);
+  }
+
+  child(bindings: Fields): JournalChild {
+    return new JournalChild(this.parent, { ...bindings, ...this.bindings });
   }
 }

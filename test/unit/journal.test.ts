@@ -33,6 +33,30 @@ describe('Journal', () => {
     assert.equal(b.id, 2000);
   });
 
+  it('child journals bind fields once, write through the parent, and never let a call replace a bound field', () => {
+    const file = path.join(root, `j${n++}`, 'journal.jsonl');
+    const j = new Journal({ file });
+    const seen: JournalEntry[] = [];
+    j.on('event', (e: JournalEntry) => seen.push(e));
+    const log = j.child({ change: 'c1', account: 'alice', target: 'iij', attempt: 2, dn: undefined, password: 'Bound-Pw-1!', id: 9999, msg: 'forged' });
+    log.write(EV.retryScheduled, { code: 'E_X', retryInMs: 5, change: 'c2', account: 'mallory', ts: 'then', level: 'debug' });
+    log.write(EV.duplicateSuppressed);
+    const grand = log.child({ externalId: 'a@x', target: 'other' });
+    grand.write(EV.synced, { latencyMs: 1 });
+    j.close();
+    const [a, b, c] = lines(file);
+    assert.ok(a && b && c);
+    assert.deepEqual({ ...a, ts: 0 }, { ts: 0, id: EV.retryScheduled.id, level: EV.retryScheduled.level, msg: EV.retryScheduled.message, change: 'c1', account: 'alice', target: 'iij', attempt: 2, code: 'E_X', retryInMs: 5 });
+    assert.notEqual(a.ts, 'then');
+    assert.deepEqual({ ...b, ts: 0 }, { ts: 0, id: EV.duplicateSuppressed.id, level: EV.duplicateSuppressed.level, msg: EV.duplicateSuppressed.message, change: 'c1', account: 'alice', target: 'iij', attempt: 2 });
+    assert.equal(c.id, EV.synced.id);
+    assert.equal(c.target, 'iij', 'a grandchild cannot rebind what its parent bound');
+    assert.equal(c.externalId, 'a@x');
+    assert.equal(c.latencyMs, 1);
+    assert.equal(seen.length, 3, 'the parent emits every child event');
+    assert.ok(!readFileSync(file, 'utf8').includes('Bound-Pw-1!'), 'secret-looking bound fields are dropped too');
+  });
+
   it('drops fields with secret-looking keys and undefined values, whatever their case', () => {
     const file = path.join(root, `j${n++}`, 'journal.jsonl');
     const j = new Journal({ file });
