@@ -3,6 +3,7 @@
 
 import { accountNameProblem, refusalFor } from '../intake/account-filter.js';
 import type { ChangeFrame } from '../intake/frame.js';
+import { MAX_PASSWORD_CHARS } from '../intake/frame-codec.js';
 import type { LdifEntry } from './ldif.js';
 import { guidToString, isGuidString, ridFromSid, sidToString } from '../directory/guid.js';
 
@@ -63,8 +64,6 @@ const SECRET = new Set([
 const MAX_ATTR_NAME = 128;
 const MAX_ATTR_VALUE = 4096;
 const MAX_ATTR_VALUES = 64;
-/** frame.ts MAX_PASSWORD_CHARS (UTF-16 code units, as zod's max counts them). */
-export const MAX_PASSWORD_CHARS = 1024;
 
 const fatalUtf8 = new TextDecoder('utf-8', { fatal: true });
 

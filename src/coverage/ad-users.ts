@@ -4,6 +4,7 @@
 // out. Never logs or echoes the bind password.
 
 import type { LdapConfig } from '../config/schema.js';
+import { isEnabledAccount } from '../directory/directory.js';
 import { createLdapDirectory } from '../directory/ldap-directory.js';
 import { refusalFor } from '../intake/account-filter.js';
 import type { AdUser } from './report.js';
@@ -24,7 +25,7 @@ export function createAdUserSource(cfg: LdapConfig, bindPassword: string): InSco
         return entries
           .map(({ dn, values }) => {
             const uac = Number(values.userAccountControl ?? '0');
-            const u: AdUser = { sAMAccountName: values.sAMAccountName ?? '', dn, enabled: (uac & 0x2) === 0 };
+            const u: AdUser = { sAMAccountName: values.sAMAccountName ?? '', dn, enabled: isEnabledAccount(uac) };
             if (values.pwdLastSet !== undefined) u.pwdLastSet = values.pwdLastSet;
             const kvno = values['msDS-KeyVersionNumber'];
             if (kvno !== undefined && /^\d+$/.test(kvno)) u.kvno = Number(kvno);

@@ -31,7 +31,8 @@ export interface OutcomeContext {
   random?: () => number;
 }
 
-export function classifyFailure(err: unknown, ctx: OutcomeContext): Transition {
+/** What delivery does next with a change whose attempt failed with `err` (targets/classify.ts turned the HTTP answer into `err`). */
+export function transitionFor(err: unknown, ctx: OutcomeContext): Transition {
   const attempts = ctx.attempts + 1;
   if (err instanceof TargetUnusableError) return { kind: 'pause-target', event: EV.targetUnusable };
   if (err instanceof RejectedChangeError) return { kind: 'final', state: 'rejected', event: EV.rejected };

@@ -13,7 +13,7 @@ import type { ChangeRow, Outbox } from '../outbox/store.js';
 import { passwordFingerprint } from '../outbox/seal.js';
 import type { RetryPolicy } from '../outbox/retry.js';
 import type { Target } from '../targets/target.js';
-import { classifyFailure, safeMessage } from './outcome.js';
+import { transitionFor, safeMessage } from './outcome.js';
 import { TargetGate } from './target-gate.js';
 import { judgeStaleness } from './staleness.js';
 
@@ -349,7 +349,7 @@ export class DeliveryWorker {
 
   private failed(row: ChangeRow, err: unknown, log: JournalChild): void {
     const now = this.now();
-    const t = classifyFailure(err, {
+    const t = transitionFor(err, {
       attempts: row.attempts, now, receivedAt: row.receivedAt, waitingSince: row.waitingSince, maxAgeMs: this.opts.maxAgeMs,
       notProvisionedHorizonMs: this.opts.notProvisionedHorizonMs, retry: this.opts.retry,
     });

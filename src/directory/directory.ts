@@ -18,6 +18,14 @@ export interface DirectoryQuery {
   guid?: string;
 }
 
+/** userAccountControl ACCOUNTDISABLE (MS-ADTS 2.2.16). */
+const UF_ACCOUNTDISABLE = 0x2;
+
+/** Whether an account with these userAccountControl bits is enabled. */
+export function isEnabledAccount(userAccountControl: number): boolean {
+  return (userAccountControl & UF_ACCOUNTDISABLE) === 0;
+}
+
 export interface DirectoryUser {
   dn: string;
   /** objectGUID in the standard string form (first three groups little-endian). */

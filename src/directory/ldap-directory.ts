@@ -7,7 +7,7 @@ import { rootCertificates, type ConnectionOptions } from 'node:tls';
 import { AndFilter, Client, EqualityFilter, FilterParser, type Entry, type Filter } from 'ldapts';
 import type { LdapConfig } from '../config/schema.js';
 import { ConfigError, DirectoryLookupError, DirectoryUnavailableError, PwsyncError } from '../errors.js';
-import type { Directory, DirectoryQuery, DirectoryUser } from './directory.js';
+import { isEnabledAccount, type Directory, type DirectoryQuery, type DirectoryUser } from './directory.js';
 import { escapeFilterValue } from './escape.js';
 import { guidFromString, guidToString, ridFromSid, sidWithRid } from './guid.js';
 
@@ -20,8 +20,6 @@ export interface LdapDirectoryHooks {
 const BINARY_ATTRIBUTES = ['objectGUID', 'objectSid', 'mS-DS-ConsistencyGuid'];
 /** What every resolve needs, besides the caller's attributes. msDS-KeyVersionNumber is constructed: ask for it. */
 const BASE_ATTRIBUTES = ['objectGUID', 'objectSid', 'sAMAccountName', 'userAccountControl', 'msDS-KeyVersionNumber', 'pwdLastSet'];
-/** userAccountControl ACCOUNTDISABLE (MS-ADTS 2.2.16). */
-const UF_ACCOUNTDISABLE = 0x2;
 
 function defaultWarn(code: string, message: string): void {
   process.emitWarning(message, { code });
@@ -264,7 +262,7 @@ class LdapDirectory implements Directory {
       sAMAccountName: asString(firstValue(entry, 'sAMAccountName')) ?? '',
       attributes,
       version,
-      enabled: (uac & UF_ACCOUNTDISABLE) === 0,
+      enabled: isEnabledAccount(uac),
       userAccountControl: uac,
       inScope: false,
     };

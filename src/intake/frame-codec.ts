@@ -4,6 +4,8 @@
 import { FrameTooLargeError } from '../errors.js';
 
 export const MAX_FRAME_BYTES = 64 * 1024;
+/** The longest password a frame may carry, in UTF-16 code units (as zod's max and JavaScript's length count them). */
+export const MAX_PASSWORD_CHARS = 1024;
 
 export interface IntakeReplyOk {
   v: 1;

@@ -5,9 +5,10 @@ import { z } from 'zod';
 import { FrameError, InvalidUtf16Error } from '../errors.js';
 import { MAX_KVNO } from '../delivery/staleness.js';
 import { accountNameProblem } from './account-filter.js';
+import { MAX_PASSWORD_CHARS } from './frame-codec.js';
+import { hasLoneSurrogate } from '../targets/target.js';
 
-export { MAX_FRAME_BYTES, FrameReader, encodeFrame, type IntakeReply, type IntakeReplyOk, type IntakeReplyError } from './frame-codec.js';
-const MAX_PASSWORD_CHARS = 1024;
+export { MAX_FRAME_BYTES, MAX_PASSWORD_CHARS, FrameReader, encodeFrame, type IntakeReply, type IntakeReplyOk, type IntakeReplyError } from './frame-codec.js';
 
 const attrValue = z.union([z.string().max(4096), z.array(z.string().max(4096)).max(64)]);
 
@@ -122,18 +123,6 @@ function describeIssue(code: string): string {
     default:
       return 'invalid';
   }
-}
-
-function hasLoneSurrogate(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff) {
-      const n = s.charCodeAt(i + 1);
-      if (!(n >= 0xdc00 && n <= 0xdfff)) return true;
-      i++;
-    } else if (c >= 0xdc00 && c <= 0xdfff) return true;
-  }
-  return false;
 }
 
 /** Like parseFrame, for callers that accept only change frames. */

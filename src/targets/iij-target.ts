@@ -9,7 +9,7 @@ import { expectStatus, writePassword } from './password-write.js';
 import { iijExternalIdFilter } from './scim-filter.js';
 import { readUserPage } from './scim-list.js';
 import { pickOneUser, searchRequest } from './scim-messages.js';
-import type { ProbeResult, Target, TargetUser } from './target.js';
+import { PROBE_MATCH_VALUE, type ProbeResult, type Target, type TargetUser } from './target.js';
 
 export interface IijTargetOptions {
   /** secret.yml targets.<name>.proxy_password. */
@@ -19,8 +19,6 @@ export interface IijTargetOptions {
 /** The attributes IIJ's agent asks for, in its order (PassSync-WinAD/45162548.html). */
 const SEARCH_ATTRIBUTES = ['id', 'externalId'] as const;
 
-/** A fixed externalId nobody has: the probe's search must be harmless and must match nobody. */
-export const IIJ_PROBE_EXTERNAL_ID = 'pwsync-probe-2b7e1516-28ae-4d2a-a6f7-15880912cf4f';
 
 /**
  * IIJ ID accepts only printable ASCII in passwords (its console and agents reject multibyte input); a password
@@ -69,7 +67,7 @@ export function createIijTarget(cfg: IijTargetConfig, token: string, opts: IijTa
       await writePassword(client, name, base, cfg.password_update, user.id, password);
     },
     async probe(): Promise<ProbeResult> {
-      await search(IIJ_PROBE_EXTERNAL_ID);
+      await search(PROBE_MATCH_VALUE);
       // A search needs escim_read_users only; escim_write_users is proven by the first real password write.
       return { canRead: true, writeVerified: false };
     },

@@ -9,13 +9,10 @@ import { expectStatus, writePassword } from './password-write.js';
 import { equalityFilter } from './scim-filter.js';
 import { readUserPage } from './scim-list.js';
 import { pickOneUser } from './scim-messages.js';
-import type { ProbeResult, Target, TargetUser } from './target.js';
+import { PROBE_MATCH_VALUE, hasLoneSurrogate, type ProbeResult, type Target, type TargetUser } from './target.js';
 
 export type TargetSecret = SecretFile['targets'][string];
 
-const PROBE_VALUE = 'pwsync-probe-2b7e1516-28ae-4d2a-a6f7-15880912cf4f';
-// Unpaired UTF-16 surrogates cannot be encoded as UTF-8: the server would store U+FFFD instead of the password.
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 export function createScimTarget(cfg: ScimTargetConfig, secret: TargetSecret | undefined): Target {
   const name = cfg.name;
@@ -33,7 +30,7 @@ export function createScimTarget(cfg: ScimTargetConfig, secret: TargetSecret | u
 
   function checkPassword(password: string): void {
     if (password.length === 0) throw new RejectedChangeError(`${name}: an empty password cannot be set`);
-    if (LONE_SURROGATE.test(password)) {
+    if (hasLoneSurrogate(password)) {
       throw new RejectedChangeError(`${name}: the password is not valid Unicode (unpaired surrogate); it cannot be sent as UTF-8`);
     }
   }
@@ -50,7 +47,7 @@ export function createScimTarget(cfg: ScimTargetConfig, secret: TargetSecret | u
       await writePassword(client, name, base, cfg.password_update, user.id, password);
     },
     async probe(): Promise<ProbeResult> {
-      await search(PROBE_VALUE);
+      await search(PROBE_MATCH_VALUE);
       return { canRead: true, writeVerified: false };
     },
     async listPage(startIndex, count) {

@@ -2,6 +2,17 @@
 // Implementations classify every failure into the error classes of src/errors.ts and never put a password or
 // token in an error, a log line or an event.
 
+/** A fixed matching value nobody has: a probe's search must be harmless and must match nobody (every SCIM target). */
+export const PROBE_MATCH_VALUE = 'pwsync-probe-2b7e1516-28ae-4d2a-a6f7-15880912cf4f';
+
+/**
+ * True when `s` has an unpaired UTF-16 surrogate. Such a string is not Unicode text: it cannot be encoded as UTF-8
+ * (a server would store U+FFFD instead of the password), so intake refuses it and no target is asked to set it.
+ */
+export function hasLoneSurrogate(s: string): boolean {
+  return /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s);
+}
+
 export interface TargetUser {
   /** The target's own id of the user (SCIM `id`). */
   id: string;

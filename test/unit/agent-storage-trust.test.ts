@@ -111,8 +111,8 @@ describe('lost key (#2)', () => {
   });
 
   it('a row that cannot be unsealed is rejected with 3020, never retried as transient', async () => {
-    const { classifyFailure } = await import('../../src/delivery/outcome.js');
-    const t = classifyFailure(new UnsealError('x'), {
+    const { transitionFor } = await import('../../src/delivery/outcome.js');
+    const t = transitionFor(new UnsealError('x'), {
       attempts: 0, now: 0, receivedAt: 0, waitingSince: null, maxAgeMs: 1e9, notProvisionedHorizonMs: 1e9, retry: { initialMs: 1, maxMs: 2 },
     });
     assert.equal(t.kind, 'final');

@@ -13,7 +13,7 @@ import {
 } from '../../src/errors.js';
 import { EV } from '../../src/journal/catalogue.js';
 import { nextDelayMs, type RetryPolicy } from '../../src/outbox/retry.js';
-import { classifyFailure, safeMessage, type OutcomeContext } from '../../src/delivery/outcome.js';
+import { transitionFor, safeMessage, type OutcomeContext } from '../../src/delivery/outcome.js';
 
 const policy: RetryPolicy = { initialMs: 5_000, maxMs: 900_000 };
 const HOUR = 3_600_000;
@@ -51,7 +51,7 @@ describe('nextDelayMs', () => {
   });
 });
 
-describe('classifyFailure', () => {
+describe('transitionFor', () => {
   const t0 = 1_700_000_000_000;
   const ctx = (extra: Partial<OutcomeContext> = {}): OutcomeContext => ({
     attempts: 0, now: t0, receivedAt: t0, waitingSince: null, maxAgeMs: 72 * HOUR, notProvisionedHorizonMs: 24 * HOUR, retry: policy, random: () => 1,
@@ -59,69 +59,69 @@ describe('classifyFailure', () => {
   });
 
   it('TargetUnusable pauses the target (event 4000) and counts no attempt', () => {
-    const t = classifyFailure(new TargetUnusableError('HTTP 401', 401), ctx());
+    const t = transitionFor(new TargetUnusableError('HTTP 401', 401), ctx());
     assert.deepEqual(t, { kind: 'pause-target', event: EV.targetUnusable });
     assert.equal(t.event.id, 4000);
   });
 
   it('RejectedChange is final: rejected (event 3003)', () => {
-    assert.deepEqual(classifyFailure(new RejectedChangeError('policy', 'too short'), ctx()), { kind: 'final', state: 'rejected', event: EV.rejected });
+    assert.deepEqual(transitionFor(new RejectedChangeError('policy', 'too short'), ctx()), { kind: 'final', state: 'rejected', event: EV.rejected });
   });
 
   it('NotProvisioned waits with backoff (event 3002), counting the attempt', () => {
-    const t = classifyFailure(new NotProvisionedError('absent'), ctx({ attempts: 2 }));
+    const t = transitionFor(new NotProvisionedError('absent'), ctx({ attempts: 2 }));
     assert.deepEqual(t, { kind: 'retry', state: 'waiting', delayMs: 20_000, event: EV.notProvisioned, countAttempt: true });
   });
 
   it('NotProvisioned never waits past the horizon: the last delay is trimmed to it', () => {
     const since = t0 - (24 * HOUR - 60_000);
-    const t = classifyFailure(new NotProvisionedError('absent'), ctx({ attempts: 30, waitingSince: since, receivedAt: since }));
+    const t = transitionFor(new NotProvisionedError('absent'), ctx({ attempts: 30, waitingSince: since, receivedAt: since }));
     assert.equal(t.kind, 'retry');
     assert.equal(t.kind === 'retry' && t.delayMs, 60_000);
   });
 
   it('NotProvisioned at or beyond the horizon expires (event 3005)', () => {
     for (const waited of [24 * HOUR, 30 * HOUR]) {
-      const t = classifyFailure(new NotProvisionedError('absent'), ctx({ waitingSince: t0 - waited, receivedAt: t0 - waited }));
+      const t = transitionFor(new NotProvisionedError('absent'), ctx({ waitingSince: t0 - waited, receivedAt: t0 - waited }));
       assert.deepEqual(t, { kind: 'final', state: 'expired', event: EV.expired }, `waited ${waited}`);
     }
   });
 
   it('NotProvisioned expires when the next poll would fall after max_age', () => {
-    const t = classifyFailure(new NotProvisionedError('absent'), ctx({ receivedAt: t0 - (72 * HOUR - 1_000), waitingSince: t0 - 1_000 }));
+    const t = transitionFor(new NotProvisionedError('absent'), ctx({ receivedAt: t0 - (72 * HOUR - 1_000), waitingSince: t0 - 1_000 }));
     assert.deepEqual(t, { kind: 'final', state: 'expired', event: EV.expired });
   });
 
   it('Retryable retries with backoff (event 3001) and honours retryAfterMs as a floor', () => {
-    assert.deepEqual(classifyFailure(new RetryableError('HTTP 503'), ctx()), {
+    assert.deepEqual(transitionFor(new RetryableError('HTTP 503'), ctx()), {
       kind: 'retry', state: 'waiting', delayMs: 5_000, event: EV.retryScheduled, countAttempt: true,
     });
-    const t = classifyFailure(new RetryableError('HTTP 429', 120_000), ctx());
+    const t = transitionFor(new RetryableError('HTTP 429', 120_000), ctx());
     assert.equal(t.kind === 'retry' && t.delayMs, 120_000);
   });
 
   it('DirectoryUnavailable retries with event 4100', () => {
-    const t = classifyFailure(new DirectoryUnavailableError('ECONNREFUSED'), ctx({ attempts: 1 }));
+    const t = transitionFor(new DirectoryUnavailableError('ECONNREFUSED'), ctx({ attempts: 1 }));
     assert.deepEqual(t, { kind: 'retry', state: 'waiting', delayMs: 10_000, event: EV.directoryUnavailable, countAttempt: true });
     assert.equal(t.event.id, 4100);
   });
 
   it('an unknown Error (a bug, a corrupt row) or a non-Error still retries: losing a password is worse', () => {
     for (const err of [new Error('boom'), new TypeError('x'), new StorageError('disk'), 'a string', undefined]) {
-      const t = classifyFailure(err, ctx());
+      const t = transitionFor(err, ctx());
       assert.equal(t.kind, 'retry', String(err));
       assert.equal(t.event, EV.retryScheduled);
     }
   });
 
   it('an ambiguous or mismatched AD lookup is final: rejected, not retried until max_age', () => {
-    assert.deepEqual(classifyFailure(new DirectoryLookupError('2 AD entries match'), ctx()), { kind: 'final', state: 'rejected', event: EV.unknownAccount });
+    assert.deepEqual(transitionFor(new DirectoryLookupError('2 AD entries match'), ctx()), { kind: 'final', state: 'rejected', event: EV.unknownAccount });
   });
 
   it('max_age exceeded turns a retryable failure into expired', () => {
     for (const err of [new RetryableError('503'), new DirectoryUnavailableError('down'), new Error('bug')]) {
-      assert.deepEqual(classifyFailure(err, ctx({ receivedAt: t0 - 72 * HOUR })), { kind: 'final', state: 'expired', event: EV.expired });
-      assert.equal(classifyFailure(err, ctx({ receivedAt: t0 - 72 * HOUR + 1 })).kind, 'retry');
+      assert.deepEqual(transitionFor(err, ctx({ receivedAt: t0 - 72 * HOUR })), { kind: 'final', state: 'expired', event: EV.expired });
+      assert.equal(transitionFor(err, ctx({ receivedAt: t0 - 72 * HOUR + 1 })).kind, 'retry');
     }
   });
 });
