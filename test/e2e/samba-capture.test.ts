@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Attribute, Change, Client } from 'ldapts';
 import {
-  requireSambaDc, createUser, setPassword, setAttribute, disableUser, findDn, sambaTool, uniqueName, type SambaDcInfo,
+  sambaDcForSuite, createUser, setPassword, setAttribute, disableUser, findDn, sambaTool, uniqueName, type SambaDcInfo,
 } from '../support/samba.js';
 import { CLI, makeStack, spawnAgent, waitForJournal, readJournal, filesContaining, type ChildAgent, type Stack } from '../support/stack.js';
 import type { JournalEntry } from '../../src/journal/journal.js';
@@ -161,7 +161,7 @@ describe('Samba syncpasswords capture end to end', () => {
   }
 
   before(async (t) => {
-    dc = requireSambaDc(t as never);
+    dc = sambaDcForSuite();
     if (!dc) return;
     stack = await makeStack(dc, { userFilter: FILTER });
     secrets.push(stack.token, dc.readerPassword, dc.adminPassword);

@@ -13,7 +13,7 @@ import type { Emulator } from '../../emulator/types.js';
 import { startAgent, type RunningAgent } from '../../src/agent.js';
 import { sendChange } from '../../src/capture/intake-client.js';
 import { loadConfig } from '../../src/config/load.js';
-import { requireSambaDc, type SambaDcInfo } from '../support/samba.js';
+import { sambaDcForSuite, type SambaDcInfo } from '../support/samba.js';
 import { FULL_SCOPES, change, eventFor, spawnAgent, submit } from '../support/stack.js';
 import {
   createTwins, externalIdOf, journalLines, makeGuaranteeStack, runCli, runTag, withDeadline, type GuaranteeConfig, type GuaranteeStack,
@@ -27,7 +27,7 @@ describe('queue edges: horizon, max_age, operator retry/drop, full disk, corrupt
   const user = { absent: `${tag}a`, paused: `${tag}p`, retry: `${tag}r`, drop: `${tag}d`, full: `${tag}f` };
 
   before(async (t) => {
-    dc = requireSambaDc(t as never);
+    dc = sambaDcForSuite();
     if (!dc) return;
     emulator = await startEmulator({});
     await createTwins(dc, undefined, Object.values(user), false);
