@@ -5,7 +5,6 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startAgent } from '../../src/agent.js';
@@ -13,36 +12,10 @@ import { loadConfig } from '../../src/config/load.js';
 import { requireSambaDc } from '../support/samba.js';
 import { makeStack, readJournal, waitForJournal } from '../support/stack.js';
 import { waitUntil } from '../support/guarantees-stack.js';
+import { request, cookieOf } from '../support/console-http.js';
 
 const ADMIN = 'reload-admin-token-0123456789';
 
-interface Res {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-function request(base: string, p: string, opts: { cookie?: string; form?: Record<string, string> } = {}): Promise<Res> {
-  const u = new URL(p, base);
-  const body = opts.form ? new URLSearchParams(opts.form).toString() : undefined;
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: u.hostname, port: u.port, path: u.pathname + u.search, method: body ? 'POST' : 'GET',
-        headers: { ...(opts.cookie ? { Cookie: opts.cookie } : {}), ...(body ? { 'Content-Type': 'application/x-www-form-urlencoded' } : {}) },
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-const cookieOf = (r: Res) => (r.headers['set-cookie']?.[0] ?? '').split(';')[0]!;
 
 async function login(base: string): Promise<string> {
   const page = await request(base, '/login');

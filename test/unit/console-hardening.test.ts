@@ -2,7 +2,6 @@
 // listen address without TLS is refused, target URLs never show their userinfo.
 
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,36 +12,11 @@ import { Journal } from '../../src/journal/journal.js';
 import { Outbox } from '../../src/outbox/store.js';
 import { startConsole, type RunningConsole } from '../../src/console/server.js';
 import { LoginThrottle } from '../../src/console/login-throttle.js';
+import { request, cookieOf, csrfOf, type Res } from '../support/console-http.js';
 
 const ADMIN = 'admin-token-0123456789abcdef';
 const URL_SECRET = 'Url-Userinfo-SECRET-5';
 
-interface Res {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-function request(base: string, p: string, opts: { cookie?: string; form?: Record<string, string>; from?: string } = {}): Promise<Res> {
-  const u = new URL(p, base);
-  const body = opts.form ? new URLSearchParams(opts.form).toString() : undefined;
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: u.hostname, port: u.port, path: u.pathname, method: body ? 'POST' : 'GET', localAddress: opts.from,
-        headers: { ...(opts.cookie ? { cookie: opts.cookie } : {}), ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-const cookieOf = (r: Res) => (r.headers['set-cookie']?.[0] ?? '').split(';')[0]!;
-const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
 
 describe('console hardening', () => {
   let dir: string;

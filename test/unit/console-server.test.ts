@@ -14,45 +14,13 @@ import { Outbox } from '../../src/outbox/store.js';
 import { startConsole, type RunningConsole } from '../../src/console/server.js';
 import { dateToFiletime } from '../../src/directory/filetime.js';
 import type { TargetHealth } from '../../src/delivery/worker.js';
+import { request, cookieOf, csrfOf } from '../support/console-http.js';
 
 const ADMIN = 'admin-token-0123456789abcdef';
 const ACCESS = 'iij-access-token-SECRET-42';
 const BIND = 'bind-password-SECRET-7';
 const PASSWORDS = ['Pw-waiting-Xy1!', 'Pw-later-Zq2!', 'Pw-expired-Qq3!'];
 
-interface Res {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-function request(base: string, p: string, opts: { method?: string; cookie?: string; form?: Record<string, string>; host?: string; origin?: string } = {}): Promise<Res> {
-  const u = new URL(p, base);
-  const body = opts.form ? new URLSearchParams(opts.form).toString() : undefined;
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: u.hostname, port: u.port, path: u.pathname + u.search, method: opts.method ?? (body ? 'POST' : 'GET'),
-        headers: {
-          ...(opts.cookie ? { Cookie: opts.cookie } : {}),
-          ...(body ? { 'Content-Type': 'application/x-www-form-urlencoded' } : {}),
-          ...(opts.host ? { Host: opts.host } : {}),
-          ...(opts.origin ? { Origin: opts.origin } : {}),
-        },
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-const cookieOf = (r: Res) => (r.headers['set-cookie']?.[0] ?? '').split(';')[0]!;
-const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
 
 describe('console server', () => {
   let dir: string;
