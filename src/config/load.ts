@@ -7,6 +7,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, UnsafePermissionsError } from '../errors.js';
 import { configSchema, secretSchema, type ConfigFile, type SecretFile } from './schema.js';
+import { resolveTargetSecret } from './target-secret.js';
 
 export interface LoadedConfig {
   config: ConfigFile;
@@ -101,15 +102,7 @@ function checkSecretFileMode(file: string): void {
   if (mode !== 0) throw new ConfigError(`secret.yml (${file}) is readable by group or others: run chmod 600 ${file}`);
 }
 
+/** Every target's secrets are present before anything starts (the same check the target factories make). */
 function crossCheck(config: ConfigFile, secret: SecretFile, secPath: string): void {
-  for (const t of config.targets) {
-    const s = secret.targets[t.name];
-    const needsBasic = t.type === 'scim' && t.auth.type === 'basic';
-    if (needsBasic ? !s?.basic_password : !s?.access_token)
-      throw new ConfigError(
-        `secret.yml (${secPath}): targets.${t.name}.${needsBasic ? 'basic_password' : 'access_token'} is missing: add the ${needsBasic ? 'password' : 'access token'} for target "${t.name}"`,
-      );
-    if (t.http.proxy.use && t.http.proxy.user && s?.proxy_password === undefined)
-      throw new ConfigError(`secret.yml (${secPath}): targets.${t.name}.proxy_password is missing: proxy user "${t.http.proxy.user}" needs a password`);
-  }
+  for (const t of config.targets) resolveTargetSecret(t, secret.targets[t.name], secPath);
 }

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import { Agent, buildConnector, ProxyAgent, request, type Dispatcher } from 'undici';
 import type { TargetConfig } from '../config/schema.js';
+import type { ResolvedTargetSecret } from '../config/target-secret.js';
 import { ConfigError } from '../errors.js';
 import { MAX_RESPONSE_BYTES, type HttpOutcome } from './classify.js';
 
@@ -14,10 +15,30 @@ export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'PUT';
 export interface TargetCredentials {
   /** The full Authorization header value ("Bearer …" or "Basic …"). */
   authorization: string;
-  /** secret.yml targets.<name>.proxy_password, when the proxy needs one. */
-  proxyPassword?: string | undefined;
-  /** Every raw secret behind the headers (token, passwords), scrubbed from echoed text. */
+  /** The Proxy-Authorization value ("Basic …"), when http.proxy.user is set. */
+  proxyAuthorization?: string | undefined;
+  /** Every raw secret behind the headers (token, passwords, their encodings), scrubbed from echoed text. */
   secrets: readonly string[];
+}
+
+const basic = (user: string, password: string): string => Buffer.from(`${user}:${password}`, 'utf8').toString('base64');
+
+/** The request headers' values for complete credentials (config/target-secret.ts checked they are complete). */
+export function credentialsOf(s: ResolvedTargetSecret): TargetCredentials {
+  const secrets: string[] = [];
+  let authorization: string;
+  if (s.auth.kind === 'basic') {
+    const encoded = basic(s.auth.user, s.auth.password);
+    authorization = `Basic ${encoded}`;
+    secrets.push(s.auth.password, encoded);
+  } else {
+    authorization = `Bearer ${s.auth.token}`;
+    secrets.push(s.auth.token);
+  }
+  if (s.proxy === undefined) return { authorization, secrets };
+  const encoded = basic(s.proxy.user, s.proxy.password);
+  secrets.push(s.proxy.password, encoded);
+  return { authorization, proxyAuthorization: `Basic ${encoded}`, secrets };
 }
 
 export interface TargetHttpClient {
@@ -45,19 +66,11 @@ export function createTargetHttpClient(cfg: HttpSettings, creds: TargetCredentia
   const proxyCfg = cfg.http.proxy;
   let dispatcher: Dispatcher;
   let proxyLabel: string | undefined;
-  const secrets = [...creds.secrets];
+  const secrets = creds.secrets;
   if (proxyCfg.use) {
     const proxyUrl = proxyUrlOf(cfg);
     proxyLabel = proxyUrl.host;
-    let token: string | undefined;
-    if (proxyCfg.user !== undefined) {
-      if (creds.proxyPassword === undefined) {
-        throw new ConfigError(`target ${cfg.name}: http.proxy.user is set: put the proxy password in secret.yml targets.${cfg.name}.proxy_password`);
-      }
-      const basic = Buffer.from(`${proxyCfg.user}:${creds.proxyPassword}`, 'utf8').toString('base64');
-      token = `Basic ${basic}`;
-      secrets.push(creds.proxyPassword, basic);
-    }
+    const token = creds.proxyAuthorization;
     dispatcher = new ProxyAgent({
       uri: proxyUrl.href,
       ...(token ? { token } : {}),

@@ -4,7 +4,8 @@
 import type { IijTargetConfig } from '../config/schema.js';
 import { RejectedChangeError } from '../errors.js';
 import { normaliseBaseUrl } from './base-url.js';
-import { createTargetHttpClient } from './http-client.js';
+import { resolveTargetSecret } from '../config/target-secret.js';
+import { createTargetHttpClient, credentialsOf } from './http-client.js';
 import { expectStatus, writePassword } from './password-write.js';
 import { iijExternalIdFilter } from './scim-filter.js';
 import { readUserPage } from './scim-list.js';
@@ -40,11 +41,7 @@ export function createIijTarget(cfg: IijTargetConfig, token: string, opts: IijTa
   const name = cfg.name;
   const base = normaliseBaseUrl(cfg.url);
   const searchUrl = `${base}Users/.search`;
-  const client = createTargetHttpClient(
-    cfg,
-    { authorization: `Bearer ${token}`, proxyPassword: opts.proxyPassword, secrets: [token] },
-    base,
-  );
+  const client = createTargetHttpClient(cfg, credentialsOf(resolveTargetSecret(cfg, { access_token: token, proxy_password: opts.proxyPassword })), base);
 
   async function search(value: string): Promise<TargetUser | undefined> {
     const res = await client.send('POST', searchUrl, searchRequest(iijExternalIdFilter(value), SEARCH_ATTRIBUTES));

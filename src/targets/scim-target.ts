@@ -1,24 +1,23 @@
 // A generic SCIM 2.0 target: GET /Users?filter=<match> eq "VALUE", then PATCH (or PUT) the password.
 // Allows any well-formed Unicode password; never puts the password, token or basic password in an error.
 
-import type { ScimTargetConfig, SecretFile } from '../config/schema.js';
-import { ConfigError, RejectedChangeError } from '../errors.js';
+import type { ScimTargetConfig } from '../config/schema.js';
+import { RejectedChangeError } from '../errors.js';
+import { resolveTargetSecret, type TargetSecretEntry } from '../config/target-secret.js';
 import { normaliseBaseUrl } from './base-url.js';
-import { createTargetHttpClient, type TargetCredentials } from './http-client.js';
+import { createTargetHttpClient, credentialsOf } from './http-client.js';
 import { expectStatus, writePassword } from './password-write.js';
 import { equalityFilter } from './scim-filter.js';
 import { readUserPage } from './scim-list.js';
 import { pickOneUser } from './scim-messages.js';
 import { PROBE_MATCH_VALUE, hasLoneSurrogate, type ProbeResult, type Target, type TargetUser } from './target.js';
 
-export type TargetSecret = SecretFile['targets'][string];
 
-
-export function createScimTarget(cfg: ScimTargetConfig, secret: TargetSecret | undefined): Target {
+export function createScimTarget(cfg: ScimTargetConfig, secret: TargetSecretEntry | undefined): Target {
   const name = cfg.name;
   const base = normaliseBaseUrl(cfg.url);
   const match = cfg.match;
-  const client = createTargetHttpClient(cfg, credentialsFor(cfg, secret), base);
+  const client = createTargetHttpClient(cfg, credentialsOf(resolveTargetSecret(cfg, secret)), base);
 
   async function search(value: string): Promise<TargetUser | undefined> {
     const query = `filter=${encodeURIComponent(equalityFilter(match, value))}&attributes=${encodeURIComponent(`id,${match}`)}`;
@@ -57,23 +56,4 @@ export function createScimTarget(cfg: ScimTargetConfig, secret: TargetSecret | u
     },
     close: () => client.close(),
   };
-}
-
-function credentialsFor(cfg: ScimTargetConfig, secret: TargetSecret | undefined): TargetCredentials {
-  const proxyPassword = secret?.proxy_password;
-  if (cfg.auth.type === 'basic') {
-    const user = cfg.auth.user;
-    const password = secret?.basic_password;
-    if (user === undefined) throw new ConfigError(`target ${cfg.name}: auth.type is basic: set auth.user in config.yml`);
-    if (password === undefined) {
-      throw new ConfigError(`target ${cfg.name}: auth.type is basic: put the password in secret.yml targets.${cfg.name}.basic_password`);
-    }
-    const basic = Buffer.from(`${user}:${password}`, 'utf8').toString('base64');
-    return { authorization: `Basic ${basic}`, proxyPassword, secrets: [password, basic] };
-  }
-  const token = secret?.access_token;
-  if (token === undefined) {
-    throw new ConfigError(`target ${cfg.name}: put the bearer token in secret.yml targets.${cfg.name}.access_token`);
-  }
-  return { authorization: `Bearer ${token}`, proxyPassword, secrets: [token] };
 }
