@@ -175,3 +175,50 @@ test('only src/cli/ holds command-line entry points; only the demo reaches the e
   assert.deepEqual(emulatorUsers, ['src/cli/demo.ts']);
   assert.ok(readFileSync(path.join(src, 'cli/main.ts'), 'utf8').includes('process.argv'), 'the scanner finds the real entry point');
 });
+
+// The data path, upstream to downstream: a password is captured, taken in, stored, delivered, and delivery talks to
+// AD and the targets. A folder uses what is upstream of it freely, but what is downstream of it (or beside it) only
+// through that folder's contract (docs/architecture.md#contracts): the path stays walkable in one direction and each
+// stage replaceable behind its contract.
+const DATA_PATH: Record<string, number> = { capture: 0, intake: 1, outbox: 2, delivery: 3, directory: 4, targets: 4 };
+const CONTRACTS = new Set([
+  // Intake frame: the wire format and the accounts no capture side ever forwards.
+  'src/intake/frame.ts',
+  'src/intake/frame-codec.ts',
+  'src/intake/account-filter.ts',
+  // Outbox: the store's own methods.
+  'src/outbox/store.ts',
+  // Directory: the contract and the AD value formats it speaks in (objectGUID, FILETIME, the external ID rule).
+  'src/directory/directory.ts',
+  'src/directory/guid.ts',
+  'src/directory/filetime.ts',
+  'src/directory/external-id.ts',
+  // Target.
+  'src/targets/target.ts',
+]);
+/** Folders that put the data path together or read it (commands, console, reports); the data path never imports them. */
+const ABOVE_THE_PATH = new Set(['agent.ts', 'cli', 'console', 'coverage', 'mapping', 'onboarding']);
+// Known until delivery/decide.ts takes the staleness judgement out of intake (the same edge as KNOWN_CYCLES).
+const KNOWN_AGAINST = ['src/intake/frame.ts → src/delivery/staleness.ts', 'src/intake/intake.ts → src/delivery/staleness.ts'];
+
+/** `file → imported file` for every import that goes against the data path's direction. */
+function againstTheDataPath(): string[] {
+  const found: string[] = [];
+  for (const file of tsFiles(src)) {
+    const from = unitOf(file)!;
+    if (DATA_PATH[from] === undefined) continue;
+    for (const spec of relativeImports(readFileSync(path.join(root, file), 'utf8'))) {
+      const target = path.posix.normalize(path.posix.join(path.posix.dirname(file), spec)).replace(/\.js$/, '.ts');
+      const to = unitOf(target);
+      if (!to || to === from) continue;
+      const notUpstream = DATA_PATH[to] !== undefined && DATA_PATH[to]! >= DATA_PATH[from]!;
+      if ((notUpstream && !CONTRACTS.has(target)) || ABOVE_THE_PATH.has(to)) found.push(`${file} → ${target}`);
+    }
+  }
+  return found.sort();
+}
+
+test('the data path is walkable in one direction: downstream only through the contracts, never into its users', () => {
+  for (const c of CONTRACTS) assert.ok(existsSync(path.join(root, c)), `contract ${c} exists`);
+  assert.deepEqual(againstTheDataPath(), KNOWN_AGAINST);
+});
