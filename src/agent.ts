@@ -110,11 +110,8 @@ export async function startAgent(loaded: LoadedConfig, opts: AgentOptions = {}):
   });
   const intake = new Intake(outbox, journal, {
     targets: () => cfg().targets.map((t) => t.name),
-    onCommitted: () => delivery.notify(),
-    readVersion: async (f) => (await directory.resolve({ account: f.account, rid: f.rid, guid: f.guid }, []))?.version,
-    clockSkewMs: () => cfg().agent.clock_skew,
+    onCommitted: (changes) => delivery.committed(changes),
     dc: () => cfg().agent.dc,
-    versionLookups: config.agent.concurrency,
   });
   let listener: IntakeListener;
   try {

@@ -4,9 +4,6 @@
 import type { PasswordVersion } from '../directory/directory.js';
 import { filetimeToDate } from '../directory/filetime.js';
 
-/** msDS-KeyVersionNumber is a 32-bit unsigned value in AD (MS-ADA2); a larger "version" cannot be AD's. */
-export const MAX_KVNO = 0xffffffff;
-
 /** What a change knows about its own password version. */
 export interface CaptureEvidence {
   /** msDS-KeyVersionNumber the capture carried (Samba) or the agent read for it right after the ack; null if unknown. */
@@ -45,7 +42,7 @@ export function judgeStaleness(change: CaptureEvidence, ad: PasswordVersion, ske
 
 /**
  * True when AD's current password was set after `capturedAt` (+ skew): then AD's version is not this change's, and
- * must not be recorded as it (intake reads AD's version right after the ack of a capture that carried none).
+ * must not be recorded as it (delivery reads AD's version right after the ack of a capture that carried none).
  */
 export function setAfterCapture(ad: PasswordVersion, capturedAt: string, skewMs: number): boolean {
   const setAt = passwordSetAt(ad);

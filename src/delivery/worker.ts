@@ -2,20 +2,21 @@
 // target and records the outcome. Bounded concurrency; never two changes of one (account, target) in flight.
 // It holds a plaintext password only for the duration of one attempt and never writes it anywhere.
 
-import type { Directory } from '../directory/directory.js';
-import { refusalFor } from '../intake/account-filter.js';
-import { computeExternalId } from '../directory/external-id.js';
+import type { Directory, PasswordVersion } from '../directory/directory.js';
 import type { UserAttributeConfig } from '../config/schema.js';
-import { EndCode, NotProvisionedError, RefusedChangeError, RejectedChangeError, RetryableError, TargetUnusableError, errorCode } from '../errors.js';
-import { EV } from '../journal/catalogue.js';
-import type { Journal, JournalChild } from '../journal/journal.js';
+import { EndCode, NotProvisionedError, RejectedChangeError, RetryableError, TargetUnusableError, errorCode } from '../errors.js';
+import { EV, type EventDef } from '../journal/catalogue.js';
+import type { Fields, Journal, JournalChild } from '../journal/journal.js';
 import type { ChangeRow, Outbox } from '../outbox/store.js';
 import { passwordFingerprint } from '../outbox/seal.js';
 import type { RetryPolicy } from '../outbox/retry.js';
 import type { Target } from '../targets/target.js';
+import type { FinalState } from '../outbox/states.js';
+import type { CommittedChange } from '../intake/intake.js';
+import { limitConcurrency } from './concurrency-limit.js';
+import { decide, versionAtCapture, type Ending } from './decide.js';
 import { transitionFor, safeMessage } from './outcome.js';
 import { TargetGate } from './target-gate.js';
-import { judgeStaleness } from './staleness.js';
 
 export interface DeliveryTarget {
   target: Target;
@@ -51,6 +52,21 @@ export interface TargetHealth {
   lastError?: string;
 }
 
+/** How an attempt ends for its row: final (the sealed password erased in the same commit), or due again. */
+type Settlement =
+  | {
+      kind: 'final'; state: FinalState; code?: string; why?: string; event: EventDef; fields?: Fields;
+      delivered?: { fingerprint: string; kvno: number | null; guid?: string };
+    }
+  | {
+      kind: 'again'; state: 'pending' | 'waiting'; dueAt: number; code: string | null; why: string | null; countAttempt: boolean;
+      event?: EventDef; fields?: Fields;
+    };
+
+function ending(d: Ending): Settlement {
+  return { kind: 'final', state: d.state, code: d.code, why: d.why, event: d.event, fields: d.fields, delivered: d.delivered };
+}
+
 export class DeliveryWorker {
   private readonly targets = new Map<string, DeliveryTarget>();
   private readonly health = new Map<string, TargetHealth>();
@@ -68,6 +84,8 @@ export class DeliveryWorker {
   private pumping = false;
   private readonly idleWaiters: Array<() => void> = [];
   private readonly now: () => number;
+  /** Bounded like delivery: 2 000 unversioned captures once meant 812 LDAP searches at the same time. */
+  private readonly readVersion: (c: CommittedChange) => Promise<PasswordVersion | undefined>;
 
   constructor(
     private readonly outbox: Outbox,
@@ -77,6 +95,7 @@ export class DeliveryWorker {
     private readonly opts: DeliveryOptions,
   ) {
     this.now = opts.now ?? Date.now;
+    this.readVersion = limitConcurrency(opts.concurrency, async (c: CommittedChange) => (await this.directory.resolve({ account: c.account, rid: c.rid, guid: c.guid }, []))?.version);
     for (const t of targets) this.setTarget(t);
     // A fresh start tries every target again: a token fixed while the agent was down must not stay "paused".
     for (const t of targets) outbox.setTargetPaused(t.target.name, false);
@@ -152,8 +171,9 @@ export class DeliveryWorker {
     try {
       for (const row of this.outbox.olderThan(this.now() - this.opts.maxAgeMs)) {
         if (row.state === 'inflight') continue;
-        this.journal.write(EV.expired, { change: row.captureId, account: row.account, target: row.target, reason: 'max_age' });
-        this.outbox.finish(row.id, 'expired', EndCode.expired, 'not delivered within queue.max_age');
+        this.settle(row, this.journal.child({ change: row.captureId, account: row.account, target: row.target }), {
+          kind: 'final', state: 'expired', code: EndCode.expired, why: 'not delivered within queue.max_age', event: EV.expired, fields: { reason: 'max_age' },
+        });
       }
       this.outbox.releaseInflight(this.owned);
     } catch (err) {
@@ -194,6 +214,32 @@ export class DeliveryWorker {
     } finally {
       this.pumping = false;
     }
+  }
+
+  /**
+   * Intake committed and acked these changes. The password version of a change is recorded here, by delivery, and
+   * nowhere else: a capture that carried none (Windows filter, CLI) gets AD's version read right after its ack, so
+   * the staleness check at send time compares against *this* change's version even when the attempt comes much
+   * later (target paused, user not provisioned); its rows are claimed after the look-up. A failed look-up leaves the
+   * row to record the version at first sight (decide.ts).
+   */
+  committed(changes: readonly CommittedChange[]): void {
+    let notifyNow = false;
+    for (const c of changes) {
+      if (c.versioned) {
+        notifyNow = true;
+        continue;
+      }
+      // After the ack on purpose: capture must never wait for the DC's LDAP answer.
+      void this.readVersion(c)
+        .then((v) => {
+          const version = versionAtCapture(v, c.capturedAt, this.skewMs());
+          if (version) this.outbox.recordCaptureVersion(c.captureId, version.kvno ?? undefined, version.pwdLastSet);
+        })
+        .catch(() => undefined /* recorded at the first attempt instead */)
+        .finally(() => this.notify());
+    }
+    if (notifyNow) this.notify();
   }
 
   /** Resumes a paused target (after a new token and a successful probe). */
@@ -262,22 +308,14 @@ export class DeliveryWorker {
     const dt = this.targets.get(row.target);
     const log = this.journal.child({ change: row.captureId, account: row.account, target: row.target, attempt: row.attempts + 1 });
     if (!dt) {
-      this.outbox.reschedule(row.id, 'pending', this.now() + this.opts.retry.maxMs, null, null, false);
+      // The target left config.yml while the row was claimed: due again later, not an attempt.
+      this.settle(row, log, { kind: 'again', state: 'pending', dueAt: this.now() + this.opts.retry.maxMs, code: null, why: null, countAttempt: false });
       return;
     }
-    if (this.now() - row.receivedAt >= this.opts.maxAgeMs) {
-      log.write(EV.expired, { reason: 'max_age' });
-      this.outbox.finish(row.id, 'expired', EndCode.expired, 'not delivered within queue.max_age');
-      return;
-    }
-    // Only the newest capture is ever sent (docs/architecture.md#outbox-states). A row that was in flight when a newer change arrived is not
-    // superseded at intake; if that attempt then failed, or the agent crashed (recoverInflight makes it due *after* the
-    // newer row), it would be sent last and overwrite the newer password. Found by test/integration/guarantees-crash.
-    const newer = this.outbox.newerCapture(row);
-    if (newer) {
-      const why = `a newer change ${newer} for this account was captured after this one`;
-      log.write(EV.superseded, { reason: why });
-      this.outbox.finish(row.id, 'superseded', EndCode.superseded, why);
+    const facts = { row, maxAgeMs: this.opts.maxAgeMs, skewMs: this.skewMs(), newerCapture: this.outbox.newerCapture(row) };
+    const early = decide({ ...facts, now: this.now() });
+    if (early.kind === 'end') {
+      this.settle(row, log, ending(early));
       return;
     }
     let password: string | undefined;
@@ -285,66 +323,52 @@ export class DeliveryWorker {
       password = this.outbox.openSecret(row);
       dt.target.checkPassword(password);
       const user = await this.directory.resolve({ account: row.account, rid: row.rid ?? undefined, guid: row.guid ?? undefined }, [dt.rule.ad_bind.externalId]);
-      if (!user) {
-        log.write(EV.unknownAccount);
-        this.outbox.finish(row.id, 'rejected', EndCode.unknownAccount, 'account not found in Active Directory');
-        return;
+      const d = decide({
+        ...facts,
+        now: this.now(),
+        ad: user
+          ? {
+              user, rule: dt.rule, lastDelivered: this.outbox.lastDelivered({ account: row.account, guid: user.guid }, row.target),
+              fingerprint: passwordFingerprint(this.opts.fingerprintKey, user.guid.toLowerCase(), row.target, password),
+            }
+          : { user, rule: dt.rule, lastDelivered: undefined, fingerprint: '' },
+      });
+      if (d.kind === 'resolve') throw new Error('decide asked for the directory twice'); // unreachable: `ad` was given
+      if (d.record) {
+        this.outbox.recordVersion(row.id, d.record.kvno ?? undefined, d.record.pwdLastSet, true);
+        row.kvno = d.record.kvno;
       }
-      if (!user.inScope) {
-        log.write(EV.outOfScope, { dn: user.dn });
-        this.outbox.finish(row.id, 'rejected', EndCode.outOfScope, 'account is outside ad.ldap.filter.user / base_dn');
-        return;
-      }
-      // The name the capture gave passed intake's filter; the object AD resolved it to must pass it too (a look-alike
-      // name such as "krbtgt\u00a0" that AD matched, or an account turned into a computer or trust account since).
-      const refusal = refusalFor(user.sAMAccountName, user.userAccountControl);
-      if (refusal) {
-        const why = `account ${user.sAMAccountName} (${user.dn}) is never forwarded (${refusal})`;
-        log.write(EV.refused, { reason: refusal, dn: user.dn });
-        this.outbox.finish(row.id, 'rejected', RefusedChangeError.code, why);
-        return;
-      }
-      const stale = judgeStaleness({ kvno: row.kvno, capturedAt: row.capturedAt }, user.version, typeof this.opts.clockSkewMs === 'function' ? this.opts.clockSkewMs() : this.opts.clockSkewMs);
-      if (stale.stale) {
-        log.write(EV.superseded, { reason: stale.why });
-        this.outbox.finish(row.id, 'superseded', EndCode.superseded, stale.why);
-        return;
-      }
-      if (stale.kvno !== row.kvno) {
-        // First sight of a version-less capture, or a captured version above AD's (never trusted beyond what AD says).
-        this.outbox.recordVersion(row.id, stale.kvno ?? undefined, user.version.pwdLastSet, true);
-        row.kvno = stale.kvno;
-      }
-      const externalId = computeExternalId(user, dt.rule);
-      if (!externalId) {
-        log.write(EV.noExternalId, { attribute: dt.rule.ad_bind.externalId, dn: user.dn });
-        this.outbox.finish(row.id, 'rejected', EndCode.noExternalId, `attribute ${dt.rule.ad_bind.externalId} is empty`);
-        return;
-      }
-      // Keyed on the AD object, not the name: after a rename the same password is not sent again.
-      const fingerprint = passwordFingerprint(this.opts.fingerprintKey, user.guid.toLowerCase(), row.target, password);
-      const kvno = row.kvno;
-      const guid = user.guid;
-      if (this.outbox.lastDelivered({ account: row.account, guid }, row.target)?.fingerprint === fingerprint) {
-        log.write(EV.duplicateSuppressed);
-        this.outbox.finish(row.id, 'done', EndCode.duplicate, 'same password already delivered', { fingerprint, kvno, guid });
+      if (d.kind === 'end') {
+        this.settle(row, log, ending(d));
         return;
       }
       const started = this.now();
-      const tuser = await dt.target.find(externalId);
-      log.write(EV.searchCompleted, { externalId, found: tuser !== undefined });
-      if (!tuser) throw new NotProvisionedError(`no user with ${dt.rule.ad_bind.externalId}-derived value ${JSON.stringify(externalId)} at ${row.target}`);
+      const tuser = await dt.target.find(d.externalId);
+      log.write(EV.searchCompleted, { externalId: d.externalId, found: tuser !== undefined });
+      if (!tuser) throw new NotProvisionedError(`no user with ${dt.rule.ad_bind.externalId}-derived value ${JSON.stringify(d.externalId)} at ${row.target}`);
       await dt.target.setPassword(tuser, password);
-      // Event first, then the commit: a crash in between repeats the attempt (a no-op by fingerprint) and the event,
-      // but never leaves a final row without its event (invariant 1, docs/architecture.md#invariants). The same order holds for every final state.
-      log.write(EV.synced, { externalId, targetUserId: tuser.id, latencyMs: this.now() - row.receivedAt, requestMs: this.now() - started });
-      this.outbox.finish(row.id, 'done', undefined, undefined, { fingerprint, kvno, guid });
+      this.settle(row, log, {
+        kind: 'final', state: 'done', event: EV.synced,
+        fields: { externalId: d.externalId, targetUserId: tuser.id, latencyMs: this.now() - row.receivedAt, requestMs: this.now() - started },
+        delivered: { fingerprint: d.fingerprint, kvno: d.kvno, guid: d.guid },
+      });
       this.markSuccess(row.target);
     } catch (err) {
       this.failed(row, err, log);
     } finally {
       password = undefined;
     }
+  }
+
+  /**
+   * Ends an attempt for its row: the event first, then the commit. A crash in between repeats the attempt (a no-op
+   * by fingerprint) and its event, but never leaves a row final without its event (docs/architecture.md#invariants,
+   * invariant 1). Every branch that ends an attempt comes through here.
+   */
+  private settle(row: ChangeRow, log: JournalChild | Journal, s: Settlement): void {
+    if (s.event) log.write(s.event, s.fields ?? {});
+    if (s.kind === 'final') this.outbox.finish(row.id, s.state, s.code, s.why, s.delivered);
+    else this.outbox.reschedule(row.id, s.state, s.dueAt, s.code, s.why, s.countAttempt);
   }
 
   private failed(row: ChangeRow, err: unknown, log: JournalChild): void {
@@ -359,25 +383,33 @@ export class DeliveryWorker {
     this.markError(row.target, message);
     switch (t.kind) {
       case 'pause-target': {
-        this.outbox.reschedule(row.id, 'pending', now, code, message, false);
         const h = this.health.get(row.target)!;
-        if (!h.paused) {
+        const first = !h.paused;
+        if (first) {
           this.health.set(row.target, { ...h, paused: true, pausedReason: message, pausedAt: now });
           this.outbox.setTargetPaused(row.target, true, message);
-          log.write(t.event, { code, error: message, status: err instanceof TargetUnusableError ? err.status : undefined });
         }
+        this.settle(row, log, {
+          kind: 'again', state: 'pending', dueAt: now, code, why: message, countAttempt: false,
+          ...(first && { event: t.event, fields: { code, error: message, status: err instanceof TargetUnusableError ? err.status : undefined } }),
+        });
         return;
       }
       case 'final':
-        log.write(t.event, { code, error: message, detail });
-        this.outbox.finish(row.id, t.state, code, message);
+        this.settle(row, log, { kind: 'final', state: t.state, code, why: message, event: t.event, fields: { code, error: message, detail } });
         return;
       case 'retry':
         if (err instanceof RetryableError && err.retryAfterMs !== undefined) this.gates.get(row.target)?.hold(now + err.retryAfterMs);
-        this.outbox.reschedule(row.id, t.state, now + t.delayMs, code, message, t.countAttempt);
-        log.write(t.event, { code, error: message, retryInMs: Math.round(t.delayMs) });
+        this.settle(row, log, {
+          kind: 'again', state: t.state, dueAt: now + t.delayMs, code, why: message, countAttempt: t.countAttempt,
+          event: t.event, fields: { code, error: message, retryInMs: Math.round(t.delayMs) },
+        });
         return;
     }
+  }
+
+  private skewMs(): number {
+    return typeof this.opts.clockSkewMs === 'function' ? this.opts.clockSkewMs() : this.opts.clockSkewMs;
   }
 
   private markSuccess(target: string): void {

@@ -1,6 +1,9 @@
 // The Directory contract (docs/architecture.md#directory): what delivery needs to know about an AD account at send time.
 // Implementations never log attribute values that could identify a password (there are none) nor the bind password.
 
+/** msDS-KeyVersionNumber is a 32-bit unsigned value in AD (MS-ADA2); a larger "version" cannot be AD's. */
+export const MAX_KVNO = 0xffffffff;
+
 /** The password version AD holds now; compared with the version recorded at capture (invariant 2, docs/architecture.md#invariants). */
 export interface PasswordVersion {
   /** msDS-KeyVersionNumber: increments on every password set (absent on some accounts / old DCs). */

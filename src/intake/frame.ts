@@ -3,7 +3,7 @@
 
 import { z } from 'zod';
 import { FrameError, InvalidUtf16Error } from '../errors.js';
-import { MAX_KVNO } from '../delivery/staleness.js';
+import { MAX_KVNO } from '../directory/directory.js';
 import { accountNameProblem } from './account-filter.js';
 import { MAX_PASSWORD_CHARS } from './frame-codec.js';
 import { hasLoneSurrogate } from '../targets/target.js';

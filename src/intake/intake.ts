@@ -7,42 +7,37 @@ import { EV } from '../journal/catalogue.js';
 import type { Journal } from '../journal/journal.js';
 import type { InsertResult, Outbox } from '../outbox/store.js';
 import { refusalFor } from './account-filter.js';
-import { setAfterCapture } from '../delivery/staleness.js';
-import { limitConcurrency } from './concurrency-limit.js';
 import type { ChangeFrame, SkipFrame } from './frame.js';
 import type { IntakeHandler } from './intake-connection.js';
 
+/** A change intake committed and acked: what delivery needs to know of it beyond its rows. */
+export interface CommittedChange {
+  captureId: string;
+  account: string;
+  rid?: number;
+  guid?: string;
+  capturedAt: string;
+  /** The capture carried its password version (Samba); otherwise delivery reads AD's for it (delivery/worker.ts). */
+  versioned: boolean;
+}
+
 export interface IntakeOptions {
   targets: () => readonly string[];
-  onCommitted: () => void;
-  /**
-   * Reads the account's current password version from AD for a capture that carried none (Windows filter, CLI),
-   * right after the ack, so the staleness check at send time compares against the version of *this* change even
-   * when delivery happens much later (target paused, user not provisioned).
-   */
-  readVersion?: (frame: ChangeFrame) => Promise<{ kvno?: number; pwdLastSet?: string } | undefined>;
+  /** After each commit, with the changes it acked (delivery takes over from here). */
+  onCommitted: (changes: readonly CommittedChange[]) => void;
   /**
    * The DC a change is named with in events and rows: agent.dc when configured (one agent per DC, so its own name is
    * authoritative), else what the frame says, else this host's name.
    */
   dc?: () => string | undefined;
-  /** agent.clock_skew in ms: AD's version read after the ack is this change's only if it was set before the capture. */
-  clockSkewMs?: () => number;
-  /** At most this many readVersion look-ups at once (agent.concurrency); the rest wait their turn. */
-  versionLookups?: number;
 }
 
 export class Intake implements IntakeHandler {
-  private readonly readVersion: IntakeOptions['readVersion'];
-
   constructor(
     private readonly outbox: Outbox,
     private readonly journal: Journal,
     private readonly opts: IntakeOptions,
-  ) {
-    // Bounded like delivery: 2 000 unversioned captures once meant 812 LDAP searches at the same time.
-    this.readVersion = opts.readVersion && limitConcurrency(opts.versionLookups ?? 8, opts.readVersion);
-  }
+  ) {}
 
   private batch: Array<{ frame: ChangeFrame; resolve: (r: { id: string }) => void; reject: (e: unknown) => void }> = [];
   private flushScheduled = false;
@@ -94,25 +89,16 @@ export class Intake implements IntakeHandler {
       }
       return;
     }
-    let notifyNow = false;
     batch.forEach(({ frame, resolve }, i) => {
       const result = results[i]!;
       if (!announced.has(i)) this.announce(frame, result);
-      if (!frame.version && this.readVersion) {
-        const captureId = result.captureId;
-        // After the ack on purpose: capture must never wait for the DC's LDAP answer.
-        void this
-          .readVersion(frame)
-          // A replayed spool (the DC's agent was down) arrives after a newer password may have been set elsewhere:
-          // then AD's version is that newer one, not this change's, and must not be stamped on it (docs/operations.md,
-          // "Stale replays"). Delivery compares the capture time with pwdLastSet again and supersedes the change.
-          .then((v) => v && !setAfterCapture(v, frame.capturedAt, this.opts.clockSkewMs?.() ?? 0) && this.outbox.recordCaptureVersion(captureId, v.kvno, v.pwdLastSet))
-          .catch(() => undefined /* delivery records the version at first sight instead */)
-          .finally(() => this.opts.onCommitted());
-      } else notifyNow = true;
       resolve({ id: result.captureId });
     });
-    if (notifyNow) this.opts.onCommitted();
+    this.opts.onCommitted(
+      batch.map(({ frame }, i) => ({
+        captureId: results[i]!.captureId, account: frame.account, rid: frame.rid, guid: frame.guid, capturedAt: frame.capturedAt, versioned: frame.version !== undefined,
+      })),
+    );
   }
 
   private announce(frame: ChangeFrame, result: InsertResult): void {

@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { dateToFiletime } from '../../src/directory/filetime.js';
-import { MAX_KVNO, judgeStaleness, setAfterCapture } from '../../src/delivery/staleness.js';
+import { MAX_KVNO } from '../../src/directory/directory.js';
+import { judgeStaleness, setAfterCapture } from '../../src/delivery/staleness.js';
 
 const at = (iso: string) => dateToFiletime(new Date(iso));
 const SKEW = 2_000;

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import { userAttributeSchema } from '../../src/config/schema.js';
 import type { Directory, DirectoryQuery, DirectoryUser } from '../../src/directory/directory.js';
+import { limitConcurrency } from '../../src/delivery/concurrency-limit.js';
 import { DeliveryWorker } from '../../src/delivery/worker.js';
 import { dateToFiletime } from '../../src/directory/filetime.js';
 import { TargetUnusableError } from '../../src/errors.js';
@@ -532,5 +533,79 @@ describe('DeliveryWorker', () => {
     const text = readFileSync(journalFile, 'utf8');
     assert.ok(text.length > 0);
     assert.ok(!text.includes('Journal-Canary'), text);
+  });
+
+  it('reads AD\'s version for unversioned captures after the ack, at most `concurrency` look-ups at once (issue 13 #14)', async () => {
+    let inFlight = 0;
+    let peak = 0;
+    const release: Array<() => void> = [];
+    const slow = new FakeDirectory(progress);
+    slow.users = dir.users;
+    const resolve = slow.resolve.bind(slow);
+    slow.resolve = async (q) => {
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      await new Promise<void>((r) => release.push(r));
+      inFlight--;
+      return resolve(q);
+    };
+    const w = worker([new FakeTarget('iij', progress)], 3, slow);
+    const committed = [];
+    for (let i = 0; i < 200; i++) {
+      user(`u${i}`, { kvno: 40 + i });
+      const c = insert(`u${i}`, ['iij']);
+      committed.push({ captureId: c.captureId, account: `u${i}`, capturedAt: '2024-05-01T10:00:00Z', versioned: false });
+    }
+    w.committed(committed);
+    while (committed.some((c) => outbox.get(c.captureId)!.kvno === null)) {
+      for (const r of release.splice(0)) r();
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.equal(peak, 3);
+    assert.equal(outbox.get(committed[7]!.captureId)!.kvno, 47, 'AD\'s version is recorded for the capture');
+  });
+
+  it('never records a version AD set after the capture (a replayed spool), nor reads one for a versioned capture', async () => {
+    user('alice', { kvno: 8, pwdLastSet: dateToFiletime(new Date('2024-05-01T10:00:10Z')) });
+    user('bob', { kvno: 3, pwdLastSet: dateToFiletime(new Date('2024-05-01T09:00:00Z')) });
+    const a = insert('alice', ['iij']);
+    const b = insert('bob', ['iij']);
+    const c = insert('carol', ['iij'], { kvno: 2 });
+    const w = worker([new FakeTarget('iij', progress)]);
+    w.committed([
+      { captureId: a.captureId, account: 'alice', capturedAt: '2024-05-01T10:00:00Z', versioned: false },
+      { captureId: b.captureId, account: 'bob', capturedAt: '2024-05-01T10:00:00Z', versioned: false },
+      { captureId: c.captureId, account: 'carol', capturedAt: '2024-05-01T10:00:00Z', versioned: true },
+    ]);
+    // The worker is not started, so nothing else happens: a bounded number of turns lets both look-ups end.
+    for (let i = 0; i < 20 && outbox.get(b.captureId)!.kvno === null; i++) await new Promise((r) => setImmediate(r));
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(dir.resolves, 2, 'no look-up for the versioned capture');
+    assert.equal(outbox.get(b.captureId)!.kvno, 3);
+    assert.equal(outbox.get(a.captureId)!.kvno, null, 'AD\'s newer version is never stamped on the older change');
+  });
+});
+
+describe('limitConcurrency', () => {
+  it('never runs more than its limit, and runs everything', async () => {
+    let now = 0;
+    let peak = 0;
+    const gates: Array<() => void> = [];
+    const limited = limitConcurrency(8, async (n: number) => {
+      now++;
+      peak = Math.max(peak, now);
+      await new Promise<void>((r) => gates.push(r));
+      now--;
+      return n * 2;
+    });
+    const all = Promise.all(Array.from({ length: 2000 }, (_, i) => limited(i)));
+    while (gates.length > 0 || now > 0) {
+      const g = gates.splice(0);
+      for (const r of g) r();
+      await new Promise((r) => setImmediate(r));
+    }
+    const results = await all;
+    assert.equal(peak, 8);
+    assert.equal(results[1999], 3998);
   });
 });

@@ -114,16 +114,10 @@ test('the cycle finder reports a cycle between folders and nothing for a chain',
 
 // Units are the folders of src/ plus its top-level files (agent.ts, errors.ts); imports inside one folder are not
 // checked (a folder is one responsibility). Type-only imports count: they tie the folders' meanings together too.
-// One cycle is known and listed here until it is removed: intake records the password version AD holds at first
-// sight with delivery's staleness rules (delivery/staleness.ts), and delivery re-applies intake's never-forward
-// filter (intake/account-filter.ts) to the AD object it resolved. Any other cycle fails; so does removing this one
-// without updating the list.
-const KNOWN_CYCLES = [['delivery', 'intake']];
-
-test('no import cycles between the folders of src/ beyond the known one', () => {
+test('no import cycles between the folders of src/', () => {
   const graph = unitGraph();
   assert.ok(graph.get('cli')?.has('capture') && graph.get('agent.ts')?.has('intake'), 'the scanner found cli → capture and agent.ts → intake');
-  assert.deepEqual(cycles(graph), KNOWN_CYCLES);
+  assert.deepEqual(cycles(graph), []);
 });
 
 /** The first backticked name of each row of README's "## Layout" table. */

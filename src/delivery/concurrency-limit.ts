@@ -1,5 +1,5 @@
-// Runs at most `limit` calls of an async function at once; the rest wait in arrival order. Intake uses it for the
-// directory look-ups it starts after each ack, so a burst of captures cannot open hundreds of LDAP searches at once.
+// Runs at most `limit` calls of an async function at once; the rest wait in arrival order. The delivery worker uses
+// it for the version look-ups it starts after each ack, so a burst of captures cannot open hundreds of LDAP searches.
 
 export function limitConcurrency<A extends unknown[], R>(limit: number, fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
   if (!Number.isInteger(limit) || limit < 1) throw new RangeError('limit must be a positive integer');
