@@ -12,6 +12,7 @@ import type { JournalEntry } from '../src/journal/journal.js';
 import type { Target } from '../src/targets/target.js';
 import { iijExternalId, staticAccount } from './lib/accounts.js';
 import { notify, serve } from './lib/rpc.js';
+import { countsByState } from '../src/outbox/queries.js';
 
 export interface AgentChildStart {
   configFile: string;
@@ -95,7 +96,7 @@ serve(
       return { cpu: process.cpuUsage(cpuAtStart), terminal, firstMs: firstTerminalAt - startedAt, lastMs: lastTerminalAt - startedAt, counts: Object.fromEntries(counts) };
     },
     states() {
-      return agent!.outbox.countsByState();
+      return countsByState(agent!.outbox.reader);
     },
     memory() {
       return process.memoryUsage();

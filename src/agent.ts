@@ -21,6 +21,7 @@ import { bindOutbox, checkOutboxPresent, OUTBOX_ID_FILE } from './outbox/binding
 import { secureDataDir } from './outbox/data-dir.js';
 import { redactUrl } from './targets/base-url.js';
 import { OUTBOX_FILE, Outbox } from './outbox/store.js';
+import { queueGauges } from './outbox/queries.js';
 import { createTarget } from './targets/index.js';
 import type { RunningConsole } from './console/server.js';
 import type { RunningMetricsServer } from './metrics/server.js';
@@ -208,7 +209,7 @@ export async function startAgent(loaded: LoadedConfig, opts: AgentOptions = {}):
       // console.enabled: false need not pay. Metrics are the agent's: the console serves them when it runs, else a
       // listener of their own on console.listen/port does (docs/console.md).
       const { createMetrics } = await import('./metrics/metrics.js');
-      metrics = createMetrics({ outbox, journal, delivery, config: current });
+      metrics = createMetrics({ outbox: queueGauges(outbox.reader), journal, delivery, config: current });
       const health = () =>
         healthVerdict({
           intakeRunning: !stopped, targets: delivery.targetHealth(),

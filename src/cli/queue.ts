@@ -4,6 +4,8 @@
 import path from 'node:path';
 import { loadConfig } from '../config/load.js';
 import { OUTBOX_FILE, Outbox, type ChangeRow } from '../outbox/store.js';
+import { openOutboxReader } from '../outbox/reader.js';
+import { changeById, listChanges } from '../outbox/queries.js';
 import { FINAL_STATES, OPEN_STATES, type ChangeState } from '../outbox/states.js';
 import { fail, parseWithPositionals } from './args.js';
 import { dropChange, retryChange } from '../outbox/operator.js';
@@ -26,9 +28,9 @@ export async function queueCommand(argv: string[]): Promise<number> {
       const states = (a.state ?? ['pending', 'waiting', 'inflight']) as ChangeState[];
       const bad = states.find((s) => !ALL_STATES.includes(s));
       if (bad) return fail(`queue list: unknown --state value (one of ${ALL_STATES.join(', ')})`);
-      const outbox = Outbox.openReadOnly(file);
+      const outbox = openOutboxReader(file);
       try {
-        const rows = outbox.list({ states, account: a.account, limit: a.limit ? Number(a.limit) : 100 });
+        const rows = listChanges(outbox, { states, account: a.account, limit: a.limit ? Number(a.limit) : 100 });
         process.stdout.write(a.json ? JSON.stringify(rows, null, 2) + '\n' : rows.map(formatRow).join('\n') + (rows.length ? '\n' : 'no changes\n'));
       } finally {
         outbox.close();
@@ -37,9 +39,9 @@ export async function queueCommand(argv: string[]): Promise<number> {
     }
     case 'show': {
       if (!id) return fail('queue show: give a change ID');
-      const outbox = Outbox.openReadOnly(file);
+      const outbox = openOutboxReader(file);
       try {
-        const row = outbox.get(id);
+        const row = changeById(outbox, id);
         if (!row) return fail(`queue show: no change ${shownId(id)}`);
         process.stdout.write(JSON.stringify(row, null, 2) + '\n');
         return 0;
@@ -52,7 +54,7 @@ export async function queueCommand(argv: string[]): Promise<number> {
       if (!id) return fail(`queue ${action}: give a change ID`);
       if (positionals.length > 1) return fail(`queue ${action}: give one change ID (extra arguments not shown)`);
       // Writes go through the agent's own file with the same pragmas; no key is needed to retry or drop a row.
-      const outbox = new Outbox(file, Buffer.alloc(32));
+      const outbox = Outbox.openForOperator(file);
       // The agent's journal shows an operator's act like the console's (5000/5001), journaled before the commit.
       const journal = new Journal({ file: config.log.file, level: config.log.loglevel });
       try {

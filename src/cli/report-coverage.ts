@@ -6,8 +6,9 @@ import path from 'node:path';
 import { usageMessage } from './args.js';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
-import { OUTBOX_FILE, Outbox } from '../outbox/store.js';
-import { lastDeliveries } from '../console/queries.js';
+import { OUTBOX_FILE } from '../outbox/store.js';
+import { openOutboxReader } from '../outbox/reader.js';
+import { lastDeliveries } from '../outbox/queries.js';
 import { createAdUserSource, type InScopeUserSource } from '../coverage/ad-users.js';
 import { coverageCsv, coverageReport, notSynced, type CoverageRow } from '../coverage/report.js';
 
@@ -41,10 +42,10 @@ export async function reportCoverageCommand(argv: string[], io: CoverageCommandI
   const { config, secret } = loadConfig(a.config, a.secret);
   const source = io.users ?? createAdUserSource(config.ad.ldap, secret.ad.ldap.server.password);
   const users = await source.listInScopeUsers();
-  const outbox = Outbox.openReadOnly(path.join(config.agent.data_dir, OUTBOX_FILE));
+  const outbox = openOutboxReader(path.join(config.agent.data_dir, OUTBOX_FILE));
   let rows: CoverageRow[];
   try {
-    rows = coverageReport(users, lastDeliveries(outbox.db), config.targets.map((t) => t.name));
+    rows = coverageReport(users, lastDeliveries(outbox), config.targets.map((t) => t.name));
   } finally {
     outbox.close();
   }

@@ -6,8 +6,9 @@ import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../config/load.js';
 import { createLdapDirectory } from '../directory/ldap-directory.js';
-import { OUTBOX_FILE, Outbox } from '../outbox/store.js';
-import { openChangeErrors } from '../console/queries.js';
+import { OUTBOX_FILE } from '../outbox/store.js';
+import { openOutboxReader } from '../outbox/reader.js';
+import { openChangeErrors } from '../outbox/queries.js';
 import { isPendingDeletionOutcome } from '../targets/iij-pending-deletion.js';
 import { createTarget } from '../targets/index.js';
 import { fail, parse } from './args.js';
@@ -74,9 +75,9 @@ export async function reportMappingCommand(argv: string[], io: MappingCommandIo 
 function pendingDeletionEvidence(file: string): Map<string, Set<string>> {
   const byTarget = new Map<string, Set<string>>();
   if (!existsSync(file)) return byTarget;
-  const outbox = Outbox.openReadOnly(file);
+  const outbox = openOutboxReader(file);
   try {
-    const rows = openChangeErrors(outbox.db);
+    const rows = openChangeErrors(outbox);
     for (const r of rows) {
       if (!isPendingDeletionOutcome(r.code, r.message)) continue;
       const set = byTarget.get(r.target) ?? new Set<string>();

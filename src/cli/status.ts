@@ -2,10 +2,11 @@
 
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { OUTBOX_FILE, Outbox } from '../outbox/store.js';
+import { OUTBOX_FILE } from '../outbox/store.js';
+import { openOutboxReader } from '../outbox/reader.js';
 import { loadConfig } from '../config/load.js';
 import { fail, parse } from './args.js';
-import { readStatus, type StatusReport } from '../outbox/status.js';
+import { readStatus, type StatusReport } from '../outbox/queries.js';
 
 /**
  * Exit codes (docs/operations.md §3): 0 every target runs, 1 a target is paused, 2 configuration error, 3 the agent
@@ -23,7 +24,7 @@ export async function statusCommand(argv: string[]): Promise<number> {
     process.stdout.write(a.json ? JSON.stringify({ state: 'not-started', outbox: file }, null, 2) + '\n' : `${why}\n`);
     return STATUS_NOT_STARTED;
   }
-  const outbox = Outbox.openReadOnly(file);
+  const outbox = openOutboxReader(file);
   try {
     const report = readStatus(outbox, Date.now());
     process.stdout.write(a.json ? JSON.stringify(report, null, 2) + '\n' : formatStatus(report));

@@ -21,7 +21,7 @@ import { CONSOLE_CSS, CONSOLE_JS } from './assets.js';
 import { bucketPerMinute, type ChartPoint } from './chart.js';
 import { readJournalTail, searchEvents } from './journal-tail.js';
 import { coverageBody, eventsBody, layout, loginPage, overviewBody, queueBody, type PageContext, type TargetView } from './pages.js';
-import { finalOutcomesPerMinute, lastDeliveries } from './queries.js';
+import { queueGauges, countsByState, finalOutcomesPerMinute, lastDeliveries, oldestOpenReceivedAt, queueListing, targetSummary } from '../outbox/queries.js';
 import { COOKIE, clearedCookie, csrfMatches, parseCookies, sessionCookie, SessionStore, tokenMatches, type Session } from './session.js';
 import { TokenExpiryWarner } from '../metrics/token-expiry.js';
 import { mappingBody } from './mapping-page.js';
@@ -92,7 +92,7 @@ export async function startConsole(deps: ConsoleDeps): Promise<RunningConsole> {
   const listen = config.console.listen;
   const sessions = new SessionStore(now);
   const ownMetrics = deps.metrics === undefined;
-  const metrics = deps.metrics ?? createMetrics({ outbox: deps.outbox, journal: deps.journal, delivery: deps.delivery, config: deps.config, now });
+  const metrics = deps.metrics ?? createMetrics({ outbox: queueGauges(deps.outbox.reader), journal: deps.journal, delivery: deps.delivery, config: deps.config, now });
   // Built per use from the current config: a reload with another AD address or bind password reaches the coverage page.
   const users = () => deps.directory ?? createAdUserSource(cfg().config.ad.ldap, cfg().secret.ad.ldap.server.password);
   const warner = deps.tokenWarnings ?? new TokenExpiryWarner(deps.journal, () => cfg().config.targets, readJournalTail(config.log.file, 1024 * 1024));
@@ -151,7 +151,7 @@ export async function startConsole(deps: ConsoleDeps): Promise<RunningConsole> {
 
   const targetViews = (): TargetView[] => {
     const health = deps.delivery.targetHealth();
-    const summary = new Map(deps.outbox.targetSummary().map((s) => [s.target, s]));
+    const summary = new Map(targetSummary(deps.outbox.reader).map((s) => [s.target, s]));
     const expiries = new Map(warner.check(now()).map((x) => [x.target, x]));
     return cfg().config.targets.map((t) => {
       const h = health.get(t.name);
@@ -174,7 +174,7 @@ export async function startConsole(deps: ConsoleDeps): Promise<RunningConsole> {
   const chartData = () => {
     const t = now();
     const from = t - DAY;
-    const points: ChartPoint[] = finalOutcomesPerMinute(deps.outbox.db, from - 60_000, t + 60_000).map((p) => ({ at: p.minute, outcome: p.outcome, count: p.count }));
+    const points: ChartPoint[] = finalOutcomesPerMinute(deps.outbox.reader, from - 60_000, t + 60_000).map((p) => ({ at: p.minute, outcome: p.outcome, count: p.count }));
     // Retries are not rows: they come from the journal (3001 retry scheduled, 3002 waiting for provisioning).
     for (const e of readJournalTail(cfg().config.log.file)) {
       const at = Date.parse(e.ts);
@@ -187,7 +187,7 @@ export async function startConsole(deps: ConsoleDeps): Promise<RunningConsole> {
   const coverage = async () => {
     try {
       const ad = await users().listInScopeUsers();
-      const rows = coverageReport(ad, lastDeliveries(deps.outbox.db), cfg().config.targets.map((t) => t.name));
+      const rows = coverageReport(ad, lastDeliveries(deps.outbox.reader), cfg().config.targets.map((t) => t.name));
       return { rows, userCount: ad.length };
     } catch (err) {
       return { error: err instanceof Error ? err.message : String(err) };
@@ -307,18 +307,15 @@ export async function startConsole(deps: ConsoleDeps): Promise<RunningConsole> {
     const ctx: PageContext = { csrf: s.csrf, now: now(), flash: flashOf(url) };
     switch (url.pathname) {
       case '/': {
-        const oldest = deps.outbox.oldestOpenReceivedAt();
+        const oldest = oldestOpenReceivedAt(deps.outbox.reader);
         const body = overviewBody({
-          targets: targetViews(), counts: deps.outbox.countsByState(), oldestOpenAgeMs: oldest === undefined ? null : ctx.now - oldest,
+          targets: targetViews(), counts: countsByState(deps.outbox.reader), oldestOpenAgeMs: oldest === undefined ? null : ctx.now - oldest,
           chart: chartData(), health: health(), now: ctx.now,
         });
         return sendHtml(res, 200, layout('Overview', '/', ctx, body, 30));
       }
       case '/queue': {
-        const open = deps.outbox.list({ states: ['waiting', 'pending', 'inflight'], limit: 500 });
-        const expired = deps.outbox.list({ states: ['expired'], limit: 100 });
-        const recent = deps.outbox.list({ limit: 50 });
-        return sendHtml(res, 200, layout('Queue', '/queue', ctx, queueBody({ open, expired, recent, now: ctx.now, csrf: s.csrf })));
+        return sendHtml(res, 200, layout('Queue', '/queue', ctx, queueBody({ ...queueListing(deps.outbox.reader), now: ctx.now, csrf: s.csrf })));
       }
       case '/events': {
         const user = url.searchParams.get('user') ?? '';

@@ -6,13 +6,14 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { currentOf, type ConfigSource } from '../config/current.js';
 import type { Journal, JournalEntry } from '../journal/journal.js';
 import type { TargetHealth } from '../delivery/worker.js';
-import type { Outbox } from '../outbox/store.js';
+import type { QueueGauges } from '../outbox/queries.js';
 import { OPEN_STATES, FINAL_STATES } from '../outbox/states.js';
 import { tokenExpiries } from './token-expiry.js';
 import { metricUpdates } from './events.js';
 
 export interface MetricsDeps {
-  outbox: Pick<Outbox, 'countsByState' | 'oldestOpenReceivedAt' | 'targetSummary'>;
+  /** The outbox's read models the gauges read at scrape time (src/outbox/queries.ts queueGauges). */
+  outbox: QueueGauges;
   journal: Journal;
   delivery: { targetHealth(): ReadonlyMap<string, TargetHealth> };
   /** The agent's current-config holder: target labels and token expiry follow a reload. */

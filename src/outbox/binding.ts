@@ -6,6 +6,7 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { OutboxMismatchError, UnsealError } from '../errors.js';
 import type { AgentKeys } from './key-file.js';
+import { sealedRows } from './queries.js';
 import type { Outbox } from './store.js';
 
 /** Next to the outbox: the id of the outbox this data dir holds. It outlives the outbox file, which is the point. */
@@ -46,7 +47,7 @@ export function bindOutbox(outbox: Outbox, keys: AgentKeys, outboxFile: string, 
   const check = keyCheck(keys);
   const stored = outbox.meta('key_check');
   if (stored !== check) {
-    const { count, samples } = outbox.sealedRows();
+    const { count, samples } = sealedRows(outbox.reader);
     // No stored check (an outbox from before this check): try the key on real rows instead.
     const opens = stored === undefined && samples.every((r) => canOpen(outbox, r));
     if (count > 0 && !opens)

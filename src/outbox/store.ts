@@ -7,9 +7,14 @@ import { randomUUID } from 'node:crypto';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { CorruptDatabaseError, EndCode, NotProvisionedError, StorageError, UnsealError } from '../errors.js';
+import { COLUMNS, OPEN_SQL, toRow, type ChangeRow, type RawRow } from './change-row.js';
+import { changeById } from './queries.js';
+import { OutboxReader, openFailure } from './reader.js';
 import { openPassword, sealPassword } from './seal.js';
 import { openSqlite, type SqlDatabase, type SqliteDriverName, type SqlStatement } from './sqlite-driver.js';
 import type { ChangeState, FinalState } from './states.js';
+
+export type { ChangeRow } from './change-row.js';
 
 export interface NewChange {
   account: string;
@@ -22,30 +27,6 @@ export interface NewChange {
   pwdLastSet?: string;
   capturedAt: string;
   password: string;
-}
-
-export interface ChangeRow {
-  seq: number;
-  id: string;
-  captureId: string;
-  account: string;
-  target: string;
-  source: string;
-  dc: string | null;
-  rid: number | null;
-  guid: string | null;
-  kvno: number | null;
-  pwdLastSet: string | null;
-  capturedAt: string;
-  receivedAt: number;
-  state: ChangeState;
-  attempts: number;
-  nextAttemptAt: number;
-  waitingSince: number | null;
-  lastErrorCode: string | null;
-  lastError: string | null;
-  finalAt: number | null;
-  hasSecret: boolean;
 }
 
 /** The outbox's file name inside `agent.data_dir`: the agent, `status`, `queue` and the reports all open this one. */
@@ -78,33 +59,6 @@ export interface SupersededRow {
   account: string;
   target: string;
 }
-
-interface RawRow {
-  seq: number;
-  id: string;
-  capture_id: string;
-  account: string;
-  target: string;
-  source: string;
-  dc: string | null;
-  rid: number | null;
-  guid: string | null;
-  kvno: number | null;
-  pwd_last_set: string | null;
-  captured_at: string;
-  received_at: number;
-  state: ChangeState;
-  attempts: number;
-  next_attempt_at: number;
-  waiting_since: number | null;
-  last_error_code: string | null;
-  last_error: string | null;
-  final_at: number | null;
-  has_secret: number;
-}
-
-const COLUMNS = `seq, id, capture_id, account, target, source, dc, rid, guid, kvno, pwd_last_set, captured_at, received_at,
-  state, attempts, next_attempt_at, waiting_since, last_error_code, last_error, final_at, (box IS NOT NULL) AS has_secret`;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -142,15 +96,19 @@ CREATE TABLE IF NOT EXISTS target_state (
 );
 `;
 
-const OPEN_SQL = `('pending','waiting')`;
-
 export class Outbox {
-  readonly db: SqlDatabase;
+  private readonly db: SqlDatabase;
+  /** The read handle on this connection, for the read models in queries.ts (status, queue, console, reports). */
+  readonly reader: OutboxReader;
   private readonly statements = new Map<string, SqlStatement>();
 
-  /** Opens the outbox for reading only (status, reports), without the key: sealed rows cannot be opened. */
-  static openReadOnly(file: string, driver?: SqliteDriverName): Outbox {
-    return new Outbox(file, Buffer.alloc(0), Date.now, true, driver);
+  /**
+   * Opens the outbox for operator actions (`pwsync queue retry|drop`, src/outbox/operator.ts) without the agent's
+   * key: its key is empty, so nothing can be sealed or opened through it (AES-256-GCM refuses a key that is not 32
+   * bytes) — retry and drop never need a password.
+   */
+  static openForOperator(file: string): Outbox {
+    return new Outbox(file, Buffer.alloc(0));
   }
 
   /** `driver`: which SQLite binding (sqlite-driver.ts); the default picks the one that loads here. */
@@ -158,44 +116,30 @@ export class Outbox {
     file: string,
     private readonly sealKey: Buffer,
     private readonly now: () => number = Date.now,
-    readonly = false,
-    driver?: SqliteDriverName,
+    opts: { driver?: SqliteDriverName } = {},
   ) {
-    if (readonly) {
-      try {
-        this.db = openSqlite(file, { readonly: true }, driver);
-        // Touch the schema now, so a damaged file is reported here with a clear message, not by the first query.
-        this.db.prepare(`SELECT COUNT(*) FROM changes`).get(); // schema check, not cached
-      } catch (err) {
-        const code = (err as { code?: string }).code ?? '';
-        if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB')
-          throw new CorruptDatabaseError(`outbox ${file} is not a valid database (${code}): restore it from backup or move it aside`, { cause: err });
-        throw new StorageError(`cannot open outbox ${file}: ${(err as Error).message}`, { cause: err });
-      }
-      return;
-    }
     mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    let db: SqlDatabase | undefined;
     try {
       // Created 0600 before SQLite opens it: SQLite gives -wal and -shm the mode of the database file.
       closeSync(openSync(file, 'a', 0o600));
-      this.db = openSqlite(file, {}, driver);
-      this.db.pragma('journal_mode = WAL');
+      db = openSqlite(file, {}, opts.driver);
+      db.pragma('journal_mode = WAL');
       // NORMAL by default; commits an ack depends on switch to FULL (durable()).
-      this.db.pragma('synchronous = NORMAL');
+      db.pragma('synchronous = NORMAL');
       // Freed pages (erased ciphertext) are overwritten with zeros instead of lingering in the file.
-      this.db.pragma('secure_delete = ON');
-      this.db.pragma('busy_timeout = 5000');
-      const check = this.db.pragma('quick_check');
+      db.pragma('secure_delete = ON');
+      db.pragma('busy_timeout = 5000');
+      const check = db.pragma('quick_check');
       if (check !== 'ok') throw new CorruptDatabaseError(`outbox ${file} failed its integrity check (${String(check)}): restore it from backup or move it aside`);
-      this.db.exec(SCHEMA);
-      migrate(this.db);
+      db.exec(SCHEMA);
+      migrate(db);
     } catch (err) {
-      if (err instanceof CorruptDatabaseError) throw err;
-      const code = (err as { code?: string }).code ?? '';
-      if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB')
-        throw new CorruptDatabaseError(`outbox ${file} is not a valid database (${code}): restore it from backup or move it aside`, { cause: err });
-      throw new StorageError(`cannot open outbox ${file}: ${(err as Error).message}`, { cause: err });
+      db?.close();
+      throw openFailure(file, err);
     }
+    this.db = db;
+    this.reader = new OutboxReader(db, false);
   }
 
   /**
@@ -382,20 +326,6 @@ export class Outbox {
     this.write(() => this.durable(() => this.stmt(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(key, value)));
   }
 
-  /** How many rows still hold a sealed password, and the oldest and newest of them (to test a key against). */
-  sealedRows(): { count: number; samples: ChangeRow[] } {
-    const count = (this.stmt(`SELECT COUNT(*) AS n FROM changes WHERE box IS NOT NULL`).get() as { n: number }).n;
-    if (count === 0) return { count, samples: [] };
-    const first = this.stmt(`SELECT ${COLUMNS} FROM changes WHERE box IS NOT NULL ORDER BY seq LIMIT 1`).get() as RawRow;
-    const last = this.stmt(`SELECT ${COLUMNS} FROM changes WHERE box IS NOT NULL ORDER BY seq DESC LIMIT 1`).get() as RawRow;
-    return { count, samples: [toRow(first), toRow(last)] };
-  }
-
-  /** Whether any row was ever written (AUTOINCREMENT keeps the high-water mark even after rows are deleted). */
-  everWritten(): boolean {
-    return (this.stmt(`SELECT COUNT(*) AS n FROM changes`).get() as { n: number }).n > 0;
-  }
-
   /**
    * Final state; erases the sealed password in the same transaction. `delivered` records a delivered password, keyed
    * on the AD object (objectGUID) as well as the name: a rename is not a new password (docs/architecture.md).
@@ -496,41 +426,14 @@ export class Outbox {
     return this.stmt(`SELECT fingerprint, kvno, at FROM delivered WHERE account = ? AND target = ?`).get(user.account.toLowerCase(), target) as Hit | undefined;
   }
 
+  /** One change by row ID or change ID (operator actions, tests); the other read models are in queries.ts. */
   get(id: string): ChangeRow | undefined {
-    const r = this.stmt(`SELECT ${COLUMNS} FROM changes WHERE id = ? OR capture_id = ? ORDER BY seq LIMIT 1`).get(id, id) as RawRow | undefined;
-    return r ? toRow(r) : undefined;
+    return changeById(this.reader, id);
   }
 
-  list(filter: { states?: readonly ChangeState[]; account?: string; limit?: number } = {}): ChangeRow[] {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (filter.states?.length) {
-      where.push(`state IN (${filter.states.map(() => '?').join(',')})`);
-      args.push(...filter.states);
-    }
-    if (filter.account) {
-      where.push('account = ?');
-      args.push(filter.account.toLowerCase());
-    }
-    args.push(filter.limit ?? 100);
-    const sql = `SELECT ${COLUMNS} FROM changes ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq DESC LIMIT ?`;
-    return (this.stmt(sql).all(...args) as RawRow[]).map(toRow);
-  }
-
-  /** Open rows received before `cutoff` (for max_age expiry). */
+  /** Open rows received before `cutoff`: delivery's max_age expiry, which makes them final here. */
   olderThan(cutoff: number, limit = 1000): ChangeRow[] {
     return (this.stmt(`SELECT ${COLUMNS} FROM changes WHERE state IN ${OPEN_SQL} AND received_at < ? ORDER BY seq LIMIT ?`).all(cutoff, limit) as RawRow[]).map(toRow);
-  }
-
-  countsByState(): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (const r of this.stmt(`SELECT state, COUNT(*) AS n FROM changes GROUP BY state`).all() as Array<{ state: string; n: number }>) out[r.state] = r.n;
-    return out;
-  }
-
-  oldestOpenReceivedAt(): number | undefined {
-    const r = this.stmt(`SELECT MIN(received_at) AS at FROM changes WHERE state IN ('pending','waiting','inflight')`).get() as { at: number | null };
-    return r.at ?? undefined;
   }
 
   /** Persists a target's pause so `pwsync status` (another process) and a restart see it. */
@@ -540,32 +443,6 @@ export class Outbox {
                   ON CONFLICT (target) DO UPDATE SET paused = excluded.paused, reason = excluded.reason, since = excluded.since`)
         .run(target, paused ? 1 : 0, reason ?? null, this.now()),
     );
-  }
-
-  /** Per target: pause state, last success and last error, derived from the rows. */
-  targetSummary(): Array<{ target: string; paused: boolean; reason: string | null; since: number | null; lastSuccessAt: number | null; lastErrorAt: number | null; lastError: string | null }> {
-    const names = new Set<string>();
-    const paused = new Map<string, { paused: number; reason: string | null; since: number }>();
-    for (const r of this.stmt(`SELECT target, paused, reason, since FROM target_state`).all() as Array<{ target: string; paused: number; reason: string | null; since: number }>) {
-      paused.set(r.target, r);
-      names.add(r.target);
-    }
-    const ok = new Map<string, number>();
-    for (const r of this.stmt(`SELECT target, MAX(final_at) AS at FROM changes WHERE state = 'done' GROUP BY target`).all() as Array<{ target: string; at: number }>) {
-      ok.set(r.target, r.at);
-      names.add(r.target);
-    }
-    const errs = new Map<string, { at: number; error: string }>();
-    for (const r of this.stmt(`SELECT target, COALESCE(final_at, next_attempt_at) AS at, last_error AS error FROM changes c WHERE last_error IS NOT NULL AND state <> 'superseded'
-                AND seq = (SELECT MAX(seq) FROM changes d WHERE d.target = c.target AND d.last_error IS NOT NULL AND d.state <> 'superseded')`)
-      .all() as Array<{ target: string; at: number; error: string }>) {
-      errs.set(r.target, r);
-      names.add(r.target);
-    }
-    return [...names].sort().map((t) => ({
-      target: t, paused: paused.get(t)?.paused === 1, reason: paused.get(t)?.reason ?? null, since: paused.get(t)?.since ?? null,
-      lastSuccessAt: ok.get(t) ?? null, lastErrorAt: errs.get(t)?.at ?? null, lastError: errs.get(t)?.error ?? null,
-    }));
   }
 
   /** Prepared once per SQL text: preparing on every call costs more than many of these queries. */
@@ -614,13 +491,4 @@ function migrate(db: SqlDatabase): void {
   const cols = (db.prepare(`PRAGMA table_info(delivered)`).all() as Array<{ name: string }>).map((c) => c.name);
   if (!cols.includes('guid')) db.exec(`ALTER TABLE delivered ADD COLUMN guid TEXT`);
   db.exec(`CREATE INDEX IF NOT EXISTS delivered_guid ON delivered(guid, target)`);
-}
-
-function toRow(r: RawRow): ChangeRow {
-  return {
-    seq: r.seq, id: r.id, captureId: r.capture_id, account: r.account, target: r.target, source: r.source, dc: r.dc, rid: r.rid,
-    guid: r.guid, kvno: r.kvno, pwdLastSet: r.pwd_last_set, capturedAt: r.captured_at, receivedAt: r.received_at, state: r.state,
-    attempts: r.attempts, nextAttemptAt: r.next_attempt_at, waitingSince: r.waiting_since, lastErrorCode: r.last_error_code,
-    lastError: r.last_error, finalAt: r.final_at, hasSecret: r.has_secret === 1,
-  };
 }

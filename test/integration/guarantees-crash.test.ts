@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startEmulator } from '../../emulator/server.js';
-import { Outbox } from '../../src/outbox/store.js';
+import { openOutboxReader } from '../../src/outbox/reader.js';
+import { countsByState, listChanges } from '../../src/outbox/queries.js';
 import { requireSambaDc } from '../support/samba.js';
 import { FULL_SCOPES, spawnAgent, waitForJournal, filesContaining, type ChildAgent } from '../support/stack.js';
 import {
@@ -99,11 +100,11 @@ test(`${USERS * PER_USER} changes for ${USERS} AD users survive ${INTAKE_KILLS +
 
     child.proc.kill('SIGTERM');
     await child.exited;
-    const outbox = Outbox.openReadOnly(path.join(s.dataDir, 'outbox.sqlite'));
+    const outbox = openOutboxReader(path.join(s.dataDir, 'outbox.sqlite'));
     try {
-      const counts = outbox.countsByState();
+      const counts = countsByState(outbox);
       // Stronger than the acked ids: every row ever committed (copies whose ack was lost included) has its final event.
-      const rows = outbox.list({ limit: 100_000 });
+      const rows = listChanges(outbox, { limit: 100_000 });
       const noEvent = rows.filter((r) => !finalEvent.has(r.captureId)).map((r) => `${r.captureId} ${r.state}`);
       assert.deepEqual(noEvent, [], 'every committed row has a final event');
       for (const open of ['pending', 'waiting', 'inflight']) assert.equal(counts[open] ?? 0, 0, `no ${open} rows left: ${JSON.stringify(counts)}`);

@@ -15,6 +15,7 @@ import { sendChange } from '../../src/capture/intake-client.js';
 import { loadConfig } from '../../src/config/load.js';
 import { sambaDcForSuite, type SambaDcInfo } from '../support/samba.js';
 import { FULL_SCOPES, change, eventFor, spawnAgent, submit } from '../support/stack.js';
+import { rawConnection } from '../support/outbox-raw.js';
 import {
   createTwins, externalIdOf, journalLines, makeGuaranteeStack, runCli, runTag, withDeadline, type GuaranteeConfig, type GuaranteeStack,
 } from '../support/guarantees-stack.js';
@@ -117,7 +118,7 @@ describe('queue edges: horizon, max_age, operator retry/drop, full disk, corrupt
     // Paused target (revoked token): nothing is delivered, so no row frees its space while the disk "fills".
     const { s, agent } = await agentFor(t, {}, true);
     assert.equal((await eventFor(agent, await submit(agent.socketPath, user.full, 'Full-0!aA'), [4000, 3000])).id, 4000);
-    const db = agent.outbox.db;
+    const db = rawConnection(agent.outbox);
     db.pragma(`max_page_count = ${Number(db.pragma('page_count'))}`);
     const big = 'B'.repeat(1000); // the largest passwords a frame carries fill pages quickly
     let reply;

@@ -10,6 +10,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { requireSambaDc } from '../support/samba.js';
 import { FULL_SCOPES, eventFor, submit, waitForJournal } from '../support/stack.js';
 import { createTwins, externalIdOf, journalLines, makeGuaranteeStack, runCli, runTag, waitUntil, writeSecret } from '../support/guarantees-stack.js';
+import { countsByState } from '../../src/outbox/queries.js';
 
 const USERS = 8;
 const CONCURRENCY = 4;
@@ -42,7 +43,7 @@ test('token revoked mid-run: pause at the first 401, nothing lost, hot-reloaded 
   }
   const paused = await waitForJournal(s.journalFile, (e) => e.id === 4000, 20_000);
   assert.equal(paused.status, 401);
-  await waitUntil('no attempt in flight', () => (agent.outbox.countsByState().inflight ?? 0) === 0, 10_000);
+  await waitUntil('no attempt in flight', () => (countsByState(agent.outbox.reader).inflight ?? 0) === 0, 10_000);
   assert.equal(count(4000), 1, 'one alert, not one per change');
   const refused = emulator.requestLog().filter((e) => e.status === 401).length;
   assert.ok(refused >= 1 && refused <= CONCURRENCY, `the target stops at the first 401 (only attempts already in flight may see one): ${refused}`);

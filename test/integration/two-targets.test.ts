@@ -8,6 +8,7 @@ import path from 'node:path';
 import { requireSambaDc, createUser, uniqueName } from '../support/samba.js';
 import { makeStack, startStackAgent, submit } from '../support/stack.js';
 import { startScimmyServer } from '../support/scimmy-server.js';
+import { listChanges } from '../../src/outbox/queries.js';
 
 test('one change reaches IIJ and a generic SCIM target; a paused IIJ does not stop the SCIM target', async (t) => {
   const dc = requireSambaDc(t);
@@ -53,7 +54,7 @@ test('one change reaches IIJ and a generic SCIM target; a paused IIJ does not st
     assert.equal(other.target, 'other');
     assert.equal(await scim.verifyPassword(`${name}@example.test`, pw2), true);
     assert.equal((await stack.emulator.verifyPassword({ externalId: `${name}@example.test` }, pw1)).match, true, 'IIJ keeps the old password while paused');
-    const iijRow = agent.outbox.list({ account: name }).find((r) => r.captureId === id2 && r.target === 'iij');
+    const iijRow = listChanges(agent.outbox.reader, { account: name }).find((r) => r.captureId === id2 && r.target === 'iij');
     assert.equal(iijRow?.state, 'pending', 'the IIJ copy of the change stays queued');
     assert.equal(iijRow?.hasSecret, true);
   } finally {

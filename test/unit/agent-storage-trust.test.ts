@@ -16,6 +16,7 @@ import { bindOutbox, checkOutboxPresent } from '../../src/outbox/binding.js';
 import { secureDataDir } from '../../src/outbox/data-dir.js';
 import { loadOrCreateKeys } from '../../src/outbox/key-file.js';
 import { Outbox } from '../../src/outbox/store.js';
+import { rawConnection } from '../support/outbox-raw.js';
 import type { Target } from '../../src/targets/target.js';
 
 const NOBODY = 65534;
@@ -120,7 +121,7 @@ describe('lost key (#2)', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'pwsync-unseal-'));
     const box = new Outbox(path.join(dir, 'outbox.sqlite'), Buffer.alloc(32, 3));
     const r = box.insertChange({ account: 'carol', targets: ['iij'], source: 'cli', capturedAt: new Date().toISOString(), password: 'Pw-3!' });
-    box.db.prepare(`UPDATE changes SET box = X'00112233445566778899aabbccddeeff00' WHERE id = ?`).run(r.ids[0]);
+    rawConnection(box).prepare(`UPDATE changes SET box = X'00112233445566778899aabbccddeeff00' WHERE id = ?`).run(r.ids[0]);
     assert.throws(() => box.openSecret(box.get(r.ids[0]!)!), UnsealError);
     box.close();
   });

@@ -13,6 +13,7 @@ import { StaticDirectory } from '../../src/directory/static-directory.js';
 import { TargetFaultError, TargetUnusableError } from '../../src/errors.js';
 import { Journal, type JournalEntry } from '../../src/journal/journal.js';
 import { Outbox } from '../../src/outbox/store.js';
+import { listChanges } from '../../src/outbox/queries.js';
 import type { Target } from '../../src/targets/target.js';
 
 function setup(target: Target, probeEveryMs: number) {
@@ -63,7 +64,7 @@ describe('target faults and paused targets (#7)', () => {
       assert.equal(ev.id, 4020);
       assert.equal(ev.code, 'E_TARGET_FAULT');
       assert.equal(s.worker.targetHealth().get('t')?.paused, false);
-      assert.equal(s.outbox.list({ states: ['waiting'] }).length, 1, 'the change waits for its retry');
+      assert.equal(listChanges(s.outbox.reader, { states: ['waiting'] }).length, 1, 'the change waits for its retry');
     } finally {
       await s.close();
     }

@@ -17,6 +17,7 @@ import { TargetUnusableError } from '../../src/errors.js';
 import { EV } from '../../src/journal/catalogue.js';
 import { Journal, type JournalEntry } from '../../src/journal/journal.js';
 import { Outbox, type NewChange } from '../../src/outbox/store.js';
+import { listChanges, targetSummary } from '../../src/outbox/queries.js';
 import type { Target, TargetUser } from '../../src/targets/target.js';
 import { deferred, seededRandom, type Deferred } from '../support/determinism.js';
 
@@ -187,7 +188,7 @@ let seq = 0;
 function insert(account: string, targets: string[], extra: Partial<NewChange> = {}) {
   return outbox.insertChange({ account, targets, source: 'samba', capturedAt: '2024-05-01T10:00:00Z', password: `pw-${account}-${seq++}`, ...extra });
 }
-const open = () => outbox.list({ states: ['pending', 'waiting', 'inflight'], limit: 10_000 });
+const open = () => listChanges(outbox.reader, { states: ['pending', 'waiting', 'inflight'], limit: 10_000 });
 const ids = (id: number) => events.filter((e) => e.id === id);
 
 describe('DeliveryWorker', () => {
@@ -440,7 +441,7 @@ describe('DeliveryWorker', () => {
     insert('none', ['iij']);
     worker([t]).start();
     await progress.until(() => open().length === 0);
-    assert.deepEqual(outbox.list().map((r) => r.lastErrorCode).sort(), ['E_NO_EXTERNAL_ID', 'E_NO_EXTERNAL_ID']);
+    assert.deepEqual(listChanges(outbox.reader).map((r) => r.lastErrorCode).sort(), ['E_NO_EXTERNAL_ID', 'E_NO_EXTERNAL_ID']);
     assert.equal(ids(3007).length, 2);
     assert.equal(t.finds, 0);
   });
@@ -477,7 +478,7 @@ describe('DeliveryWorker', () => {
     const bads = open();
     assert.equal(bads.length, 4);
     assert.ok(bads.every((r) => r.attempts === 0 && r.hasSecret), 'a pause costs no attempt and keeps the password');
-    assert.ok(outbox.targetSummary().find((s) => s.target === 'bad')?.paused);
+    assert.ok(targetSummary(outbox.reader).find((s) => s.target === 'bad')?.paused);
     const findsWhilePaused = bad.finds;
     // while paused, new changes for the bad target are not attempted
     user('e');

@@ -11,7 +11,10 @@ import { after, beforeEach, describe, it } from 'node:test';
 import { CorruptDatabaseError, StorageError } from '../../src/errors.js';
 import type { SqliteDriverName } from '../../src/outbox/sqlite-driver.js';
 import { Outbox, type NewChange } from '../../src/outbox/store.js';
+import { countsByState, listChanges, oldestOpenReceivedAt, targetSummary } from '../../src/outbox/queries.js';
+import { openOutboxReader, type OutboxReader } from '../../src/outbox/reader.js';
 import { driversUnderTest } from '../support/sqlite-drivers.js';
+import { rawConnection } from '../support/outbox-raw.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'pwsync-outbox-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -23,16 +26,16 @@ const KEY = randomBytes(32);
 let driver: SqliteDriverName;
 let file: string;
 let box: Outbox;
-const opened: Outbox[] = [];
+const opened: Array<Outbox | OutboxReader> = [];
 
 function openBox(f = file): Outbox {
-  const o = new Outbox(f, KEY, now, false, driver);
+  const o = new Outbox(f, KEY, now, { driver });
   opened.push(o);
   return o;
 }
 
 function fresh(d: SqliteDriverName): void {
-  for (const o of opened.splice(0)) if (o.db.open) o.close();
+  for (const o of opened.splice(0)) if (rawConnection(o).open) o.close();
   driver = d;
   clock = 1_700_000_000_000;
   file = path.join(root, `t${n++}`, 'outbox.db');
@@ -66,7 +69,7 @@ describe(`outbox on ${d}`, () => {
         assert.equal(row.nextAttemptAt, clock);
         assert.equal(box.openSecret(row), `pw-Alice-${n}`);
       }
-      assert.deepEqual(box.list().map((x) => x.target).sort(), ['iij', 'scim']);
+      assert.deepEqual(listChanges(box.reader).map((x) => x.target).sort(), ['iij', 'scim']);
     });
 
     it('never writes the password to the database file or its WAL (UTF-8 or UTF-16LE)', () => {
@@ -207,7 +210,7 @@ describe(`outbox on ${d}`, () => {
       assert.equal(r.state, 'done');
       assert.equal(r.finalAt, clock);
       assert.equal(r.hasSecret, false);
-      const raw = box.db.prepare(`SELECT nonce, box FROM changes WHERE id = ?`).get(a.ids[0]) as { nonce: unknown; box: unknown };
+      const raw = rawConnection(box).prepare(`SELECT nonce, box FROM changes WHERE id = ?`).get(a.ids[0]) as { nonce: unknown; box: unknown };
       assert.deepEqual(raw, { nonce: null, box: null });
       assert.deepEqual(box.lastDelivered('ALICE', 'iij'), { fingerprint: 'fp1', kvno: 3, at: clock });
       assert.equal(box.lastDelivered('alice', 'scim'), undefined);
@@ -228,7 +231,7 @@ describe(`outbox on ${d}`, () => {
     it('the CHECK constraint forbids a final row that keeps its box (a raw UPDATE fails)', () => {
       const a = box.insertChange(change('alice'));
       for (const state of ['done', 'superseded', 'rejected', 'expired'])
-        assert.throws(() => box.db.prepare(`UPDATE changes SET state = ? WHERE id = ?`).run(state, a.ids[0]), /CHECK constraint/);
+        assert.throws(() => rawConnection(box).prepare(`UPDATE changes SET state = ? WHERE id = ?`).run(state, a.ids[0]), /CHECK constraint/);
       assert.equal(box.get(a.ids[0]!)!.state, 'pending');
     });
 
@@ -272,8 +275,8 @@ describe(`outbox on ${d}`, () => {
       assert.equal(box.claimDue(2, all()).length, 2);
       clock += 10_000;
       assert.equal(box.recoverInflight(), 2);
-      assert.equal(box.countsByState().inflight, undefined);
-      const rows = box.list({ states: ['pending'] });
+      assert.equal(countsByState(box.reader).inflight, undefined);
+      const rows = listChanges(box.reader, { states: ['pending'] });
       assert.equal(rows.length, 3);
       assert.equal(box.recoverInflight(), 0);
       assert.equal(box.claimDue(10, all()).length, 3, 'all due again');
@@ -282,7 +285,7 @@ describe(`outbox on ${d}`, () => {
 
   describe('Outbox reports', () => {
     it('countsByState and oldestOpenReceivedAt (open includes inflight, excludes final)', () => {
-      assert.equal(box.oldestOpenReceivedAt(), undefined);
+      assert.equal(oldestOpenReceivedAt(box.reader), undefined);
       const a = box.insertChange(change('a'));
       const t0 = clock;
       clock += 1000;
@@ -290,13 +293,13 @@ describe(`outbox on ${d}`, () => {
       box.insertChange(change('b'));
       clock += 1000;
       box.insertChange(change('c'));
-      assert.deepEqual(box.countsByState(), { pending: 3, superseded: 1 });
-      assert.equal(box.oldestOpenReceivedAt(), t0);
+      assert.deepEqual(countsByState(box.reader), { pending: 3, superseded: 1 });
+      assert.equal(oldestOpenReceivedAt(box.reader), t0);
       box.claimDue(1, all());
-      assert.equal(box.oldestOpenReceivedAt(), t0, 'an inflight row is still open');
+      assert.equal(oldestOpenReceivedAt(box.reader), t0, 'an inflight row is still open');
       box.finish(a.ids[0]!, 'done');
-      assert.equal(box.oldestOpenReceivedAt(), t0 + 1000);
-      assert.deepEqual(box.countsByState(), { pending: 2, superseded: 1, done: 1 });
+      assert.equal(oldestOpenReceivedAt(box.reader), t0 + 1000);
+      assert.deepEqual(countsByState(box.reader), { pending: 2, superseded: 1, done: 1 });
     });
 
     it('targetSummary: pause state, last success, last error (superseded rows are not errors)', () => {
@@ -307,31 +310,33 @@ describe(`outbox on ${d}`, () => {
       box.setTargetPaused('scim', true, 'HTTP 401');
       box.insertChange(change('b', { targets: ['iij'] }));
       box.insertChange(change('b', { targets: ['iij'] })); // supersedes: not an error
-      const s = box.targetSummary();
+      const s = targetSummary(box.reader);
       assert.deepEqual(s, [
         { target: 'iij', paused: false, reason: null, since: null, lastSuccessAt: clock, lastErrorAt: null, lastError: null },
         { target: 'scim', paused: true, reason: 'HTTP 401', since: clock, lastSuccessAt: null, lastErrorAt: clock + 5000, lastError: 'HTTP 503' },
       ]);
       box.setTargetPaused('scim', false);
-      assert.equal(box.targetSummary()[1]!.paused, false);
+      assert.equal(targetSummary(box.reader)[1]!.paused, false);
     });
 
-    it('openReadOnly reads counts while the writer has the file open, and cannot write', () => {
+    it('openOutboxReader reads counts while the writer has the file open, and cannot write', () => {
       box.insertChange(change('a'));
-      const ro = Outbox.openReadOnly(file, driver);
+      const ro = openOutboxReader(file, driver);
       opened.push(ro);
-      assert.deepEqual(ro.countsByState(), { pending: 1 });
-      assert.equal(ro.db.readonly, true);
-      assert.throws(() => ro.db.prepare(`DELETE FROM changes`).run(), /readonly/i);
-      assert.equal(box.countsByState().pending, 1);
-      assert.throws(() => Outbox.openReadOnly(path.join(root, 'missing.db'), driver), StorageError);
+      assert.deepEqual(countsByState(ro), { pending: 1 });
+      assert.equal(rawConnection(ro).readonly, true);
+      assert.throws(() => rawConnection(ro).prepare(`DELETE FROM changes`).run(), /readonly/i);
+      assert.throws(() => ro.all(`DELETE FROM changes`), /SELECT statements only/, 'the read handle runs nothing but SELECT');
+      assert.throws(() => box.reader.get(`UPDATE changes SET attempts = 9`), /SELECT statements only/, 'on the writer\'s connection too');
+      assert.equal(countsByState(box.reader).pending, 1);
+      assert.throws(() => openOutboxReader(path.join(root, 'missing.db'), driver), StorageError);
     });
 
     it('a file of random bytes is refused with CorruptDatabaseError, and is left untouched', () => {
       const f = path.join(root, `corrupt-${n}.db`);
       const junk = randomBytes(8192);
       writeFileSync(f, junk);
-      assert.throws(() => new Outbox(f, KEY, now, false, driver), (e: unknown) => e instanceof CorruptDatabaseError && e.code === 'E_DB_CORRUPT' && e.message.includes('restore it from backup'));
+      assert.throws(() => new Outbox(f, KEY, now, { driver }), (e: unknown) => e instanceof CorruptDatabaseError && e.code === 'E_DB_CORRUPT' && e.message.includes('restore it from backup'));
       assert.ok(readFileSync(f).equals(junk));
     });
 
