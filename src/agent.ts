@@ -15,7 +15,7 @@ import { Journal } from './journal/journal.js';
 import { loadOrCreateKeys } from './outbox/key-file.js';
 import { loadConfig } from './config/load.js';
 import { watchConfigFiles } from './config/watch.js';
-import { errorCode, UnsealError } from './errors.js';
+import { errorCode, OutboxSchemaVersionError, UnsealError } from './errors.js';
 import { rmSync } from 'node:fs';
 import { bindOutbox, checkOutboxPresent, OUTBOX_ID_FILE } from './outbox/binding.js';
 import { secureDataDir } from './outbox/data-dir.js';
@@ -82,7 +82,16 @@ export async function startAgent(loaded: LoadedConfig, opts: AgentOptions = {}):
     throw err;
   }
   const { keys, created } = loadOrCreateKeys(keyFile);
-  const outbox = new Outbox(outboxFile, keys.sealKey);
+  let outbox: Outbox;
+  try {
+    outbox = new Outbox(outboxFile, keys.sealKey);
+  } catch (err) {
+    if (created) rmSync(keyFile, { force: true });
+    if (err instanceof OutboxSchemaVersionError)
+      journal.write(EV.outboxTooNew, { file: outboxFile, code: err.code, fileVersion: err.fileVersion, supportedVersion: err.supportedVersion, error: err.message });
+    throw err;
+  }
+  if (outbox.schema.from > 0 && outbox.schema.from < outbox.schema.to) journal.write(EV.outboxUpgraded, { file: outboxFile, from: outbox.schema.from, to: outbox.schema.to });
   try {
     bindOutbox(outbox, keys, outboxFile, keyFile, idFile);
   } catch (err) {

@@ -115,6 +115,17 @@ export class OutboxMismatchError extends PwsyncError {
   static override readonly code = 'E_OUTBOX_MISMATCH';
 }
 
+/**
+ * The outbox file's schema version is not one this build can open: written by a newer pwsync (never opened, never
+ * altered), or, for a read-only open, older than this build reads without upgrading it.
+ */
+export class OutboxSchemaVersionError extends PwsyncError {
+  static override readonly code = 'E_OUTBOX_SCHEMA_VERSION';
+  constructor(message: string, readonly fileVersion: number, readonly supportedVersion: number) {
+    super(message);
+  }
+}
+
 /** A file or directory the agent trusts (config, data_dir, socket) can be written or read by others. */
 export class UnsafePermissionsError extends ConfigError {}
 

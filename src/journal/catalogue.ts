@@ -19,10 +19,12 @@ export const EV = {
   configReloadFailed: def(1003, 'error', 'Configuration reload failed; the previous configuration stays in force'),
   keyCreated: def(1004, 'info', 'Sealing key created'),
   recoveredInflight: def(1005, 'warn', 'Changes that were in flight when the agent stopped are queued again'),
+  outboxUpgraded: def(1006, 'info', 'Outbox upgraded to the schema version of this pwsync'),
   keyMismatch: def(1020, 'error', 'Agent not started: the key file cannot open the queued changes'),
   outboxMismatch: def(1021, 'error', 'Agent not started: the outbox is missing, empty or not the one this agent wrote'),
   permissionsTightened: def(1022, 'warn', 'Permissions of an agent directory or file were too open and have been tightened'),
   insecureHttpAllowed: def(1023, 'warn', 'A target is reached over plain http (allow_insecure_http: true): tokens and passwords cross the network unencrypted'),
+  outboxTooNew: def(1024, 'error', 'Agent not started: the outbox was written by a newer pwsync'),
   // 2xxx capture and intake
   captured: def(2000, 'info', 'Password change captured and committed'),
   refused: def(2001, 'warn', 'Password change refused: it is never forwarded'),

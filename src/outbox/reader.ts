@@ -3,6 +3,7 @@
 // take this handle, never the database: it runs nothing but SELECT, so a reader can never change the queue.
 
 import { CorruptDatabaseError, PwsyncError, StorageError } from '../errors.js';
+import { checkReadable } from './schema.js';
 import { openSqlite, type SqlDatabase, type SqliteDriverName, type SqlStatement } from './sqlite-driver.js';
 
 export class OutboxReader {
@@ -44,6 +45,7 @@ export function openOutboxReader(file: string, driver?: SqliteDriverName): Outbo
   let db: SqlDatabase | undefined;
   try {
     db = openSqlite(file, { readonly: true }, driver);
+    checkReadable(db, file);
     // Touch the schema now, so a damaged file is reported here with a clear message, not by the first query.
     db.prepare(`SELECT COUNT(*) FROM changes`).get();
     return new OutboxReader(db, true);

@@ -10,6 +10,7 @@ import { CorruptDatabaseError, EndCode, NotProvisionedError, StorageError, Unsea
 import { COLUMNS, OPEN_SQL, toRow, type ChangeRow, type RawRow } from './change-row.js';
 import { changeById } from './queries.js';
 import { OutboxReader, openFailure } from './reader.js';
+import { migrateForward, refuseNewer } from './schema.js';
 import { openPassword, sealPassword } from './seal.js';
 import { openSqlite, type SqlDatabase, type SqliteDriverName, type SqlStatement } from './sqlite-driver.js';
 import type { ChangeState, FinalState } from './states.js';
@@ -60,46 +61,12 @@ export interface SupersededRow {
   target: string;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS changes (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  id TEXT NOT NULL UNIQUE,
-  capture_id TEXT NOT NULL,
-  account TEXT NOT NULL,
-  target TEXT NOT NULL,
-  source TEXT NOT NULL,
-  dc TEXT, rid INTEGER, guid TEXT,
-  kvno INTEGER, pwd_last_set TEXT,
-  captured_at TEXT NOT NULL,
-  received_at INTEGER NOT NULL,
-  state TEXT NOT NULL,
-  attempts INTEGER NOT NULL DEFAULT 0,
-  next_attempt_at INTEGER NOT NULL,
-  waiting_since INTEGER,
-  last_error_code TEXT, last_error TEXT,
-  final_at INTEGER,
-  nonce BLOB, box BLOB,
-  -- a final row never keeps its sealed password
-  CHECK (state NOT IN ('done','superseded','rejected','expired') OR (box IS NULL AND nonce IS NULL))
-);
-CREATE INDEX IF NOT EXISTS changes_due ON changes(state, next_attempt_at);
-CREATE INDEX IF NOT EXISTS changes_target_due ON changes(state, target, next_attempt_at);
-CREATE INDEX IF NOT EXISTS changes_account ON changes(account, target, state);
-CREATE INDEX IF NOT EXISTS changes_capture ON changes(capture_id);
-CREATE TABLE IF NOT EXISTS delivered (
-  account TEXT NOT NULL, target TEXT NOT NULL, fingerprint TEXT NOT NULL, kvno INTEGER, at INTEGER NOT NULL,
-  PRIMARY KEY (account, target)
-);
-CREATE TABLE IF NOT EXISTS target_state (
-  target TEXT PRIMARY KEY, paused INTEGER NOT NULL, reason TEXT, since INTEGER NOT NULL
-);
-`;
-
 export class Outbox {
   private readonly db: SqlDatabase;
   /** The read handle on this connection, for the read models in queries.ts (status, queue, console, reports). */
   readonly reader: OutboxReader;
+  /** The schema version the file had when opened and the one it has now (they differ after an upgrade). */
+  readonly schema: { from: number; to: number };
   private readonly statements = new Map<string, SqlStatement>();
 
   /**
@@ -124,16 +91,17 @@ export class Outbox {
       // Created 0600 before SQLite opens it: SQLite gives -wal and -shm the mode of the database file.
       closeSync(openSync(file, 'a', 0o600));
       db = openSqlite(file, {}, opts.driver);
+      db.pragma('busy_timeout = 5000');
+      // Before any write (even the journal mode, which rewrites the header): a newer pwsync's file stays as it is.
+      refuseNewer(db, file);
       db.pragma('journal_mode = WAL');
       // NORMAL by default; commits an ack depends on switch to FULL (durable()).
       db.pragma('synchronous = NORMAL');
       // Freed pages (erased ciphertext) are overwritten with zeros instead of lingering in the file.
       db.pragma('secure_delete = ON');
-      db.pragma('busy_timeout = 5000');
       const check = db.pragma('quick_check');
       if (check !== 'ok') throw new CorruptDatabaseError(`outbox ${file} failed its integrity check (${String(check)}): restore it from backup or move it aside`);
-      db.exec(SCHEMA);
-      migrate(db);
+      this.schema = migrateForward(db, file);
     } catch (err) {
       db?.close();
       throw openFailure(file, err);
@@ -484,11 +452,4 @@ export class Outbox {
       throw err;
     }
   }
-}
-
-/** Schema changes after the first release, applied in place (idempotent). */
-function migrate(db: SqlDatabase): void {
-  const cols = (db.prepare(`PRAGMA table_info(delivered)`).all() as Array<{ name: string }>).map((c) => c.name);
-  if (!cols.includes('guid')) db.exec(`ALTER TABLE delivered ADD COLUMN guid TEXT`);
-  db.exec(`CREATE INDEX IF NOT EXISTS delivered_guid ON delivered(guid, target)`);
 }

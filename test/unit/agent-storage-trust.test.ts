@@ -10,12 +10,15 @@ import { startAgent } from '../../src/agent.js';
 import { sendChange } from '../../src/capture/intake-client.js';
 import { loadConfig } from '../../src/config/load.js';
 import { StaticDirectory } from '../../src/directory/static-directory.js';
-import { OutboxMismatchError, RetryableError, UnsafePermissionsError, UnsealError } from '../../src/errors.js';
+import { OutboxMismatchError, OutboxSchemaVersionError, RetryableError, UnsafePermissionsError, UnsealError } from '../../src/errors.js';
 import { Journal, type JournalEntry } from '../../src/journal/journal.js';
 import { bindOutbox, checkOutboxPresent } from '../../src/outbox/binding.js';
 import { secureDataDir } from '../../src/outbox/data-dir.js';
 import { loadOrCreateKeys } from '../../src/outbox/key-file.js';
 import { Outbox } from '../../src/outbox/store.js';
+import { countsByState } from '../../src/outbox/queries.js';
+import { SCHEMA_VERSION } from '../../src/outbox/schema.js';
+import { openSqlite } from '../../src/outbox/sqlite-driver.js';
 import { rawConnection } from '../support/outbox-raw.js';
 import type { Target } from '../../src/targets/target.js';
 
@@ -151,6 +154,44 @@ describe('lost or emptied outbox (#12)', () => {
     const { dir, configFile } = writeConfig();
     writeFileSync(configFile, readFileSync(configFile, 'utf8').replace(`${dir}/run/intake.sock`, 'outbox.sqlite'), { mode: 0o600 });
     assert.throws(() => loadConfig(configFile), /agent\.intake\.socket .* a file or directory the agent keeps its data in/);
+  });
+});
+
+describe('outbox schema version', () => {
+  it('an outbox of a newer pwsync: not started, event 1024 with both versions, the file untouched', async () => {
+    const { configFile, dataDir } = writeConfig();
+    await queueOne(configFile);
+    const file = path.join(dataDir, 'outbox.sqlite');
+    const db = openSqlite(file);
+    db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    db.close();
+    const before = readFileSync(file);
+    const events: JournalEntry[] = [];
+    await assert.rejects(start(configFile, events), (e: unknown) => e instanceof OutboxSchemaVersionError && e.code === 'E_OUTBOX_SCHEMA_VERSION');
+    const ev = events.find((e) => e.id === 1024);
+    assert.ok(ev, 'event 1024');
+    assert.equal(ev.fileVersion, SCHEMA_VERSION + 1);
+    assert.equal(ev.supportedVersion, SCHEMA_VERSION);
+    assert.ok(readFileSync(file).equals(before));
+  });
+
+  it('a first-release outbox (no version recorded): started, event 1006 from 1 to this version, the queued change kept', async () => {
+    const { configFile, dataDir } = writeConfig();
+    await queueOne(configFile);
+    const db = openSqlite(path.join(dataDir, 'outbox.sqlite'));
+    db.pragma('user_version = 0');
+    db.close();
+    const events: JournalEntry[] = [];
+    const { agent, journal } = await start(configFile, events);
+    try {
+      assert.ok(events.some((e) => e.id === 1006 && e.from === 1 && e.to === SCHEMA_VERSION));
+      const counts = countsByState(agent.outbox.reader);
+      assert.equal((counts.pending ?? 0) + (counts.waiting ?? 0) + (counts.inflight ?? 0), 1, JSON.stringify(counts));
+      assert.equal(Object.keys(counts).filter((k) => !['pending', 'waiting', 'inflight'].includes(k)).length, 0, JSON.stringify(counts));
+    } finally {
+      await agent.stop();
+      journal.close();
+    }
   });
 });
 
