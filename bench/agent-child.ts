@@ -41,7 +41,7 @@ function hungTarget(name: string): Target {
 
 /** Paused delivery: the first `concurrency` claimed changes wait here forever; nothing else is claimed. */
 function hungDirectory(): Directory {
-  return { resolve: () => new Promise(() => undefined), probe: async () => ({}), close: async () => undefined };
+  return { resolve: () => new Promise(() => undefined), probe: async () => ({}), listInScope: async () => [], close: async () => undefined };
 }
 
 let agent: RunningAgent | undefined;

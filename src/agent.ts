@@ -30,6 +30,7 @@ import { healthVerdict } from './metrics/health.js';
 import { CurrentConfig } from './config/current.js';
 import { TokenExpiryWarner } from './metrics/token-expiry.js';
 import { readJournalTail } from './console/journal-tail.js';
+import { inScopeUsersOf } from './coverage/ad-users.js';
 import type { ConfigFile } from './config/schema.js';
 import type { Target } from './targets/target.js';
 
@@ -225,8 +226,9 @@ export async function startAgent(loaded: LoadedConfig, opts: AgentOptions = {}):
           expiredTokens: tokenWarnings.check(Date.now()).filter((x) => x.threshold === 0).map((x) => x.target),
         });
       if (secret.console.admin_token) {
-        const { startConsole } = await import('./console/server.js');
-        consoleServer = await startConsole({ outbox, journal, delivery, config: current, metrics, tokenWarnings, intakeRunning: () => !stopped });
+        const { startConsole } = await import('./agent-console.js');
+        // The coverage page reads through the agent's own directory (its one connection; replaced on reload).
+        consoleServer = await startConsole({ outbox, journal, delivery, config: current, metrics, tokenWarnings, health, directory: inScopeUsersOf(() => directory) });
       } else {
         journal.write(EV.consoleNotStarted);
         const { startMetricsServer } = await import('./metrics/server.js');

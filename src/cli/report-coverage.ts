@@ -9,7 +9,8 @@ import { loadConfig } from '../config/load.js';
 import { OUTBOX_FILE } from '../outbox/store.js';
 import { openOutboxReader } from '../outbox/reader.js';
 import { lastDeliveries } from '../outbox/queries.js';
-import { createAdUserSource, type InScopeUserSource } from '../coverage/ad-users.js';
+import { createLdapDirectory } from '../directory/ldap-directory.js';
+import { inScopeUsersOf, type InScopeUserSource } from '../coverage/ad-users.js';
 import { coverageCsv, coverageReport, notSynced, type CoverageRow } from '../coverage/report.js';
 
 
@@ -40,8 +41,14 @@ export async function reportCoverageCommand(argv: string[], io: CoverageCommandI
     return 2;
   }
   const { config, secret } = loadConfig(a.config, a.secret);
-  const source = io.users ?? createAdUserSource(config.ad.ldap, secret.ad.ldap.server.password);
-  const users = await source.listInScopeUsers();
+  // One connection for the whole report, through the same Directory contract (and code) as the agent's.
+  const directory = io.users ? undefined : createLdapDirectory(config.ad.ldap, secret.ad.ldap.server.password);
+  let users;
+  try {
+    users = await (io.users ?? inScopeUsersOf(() => directory!)).listInScopeUsers();
+  } finally {
+    await directory?.close();
+  }
   const outbox = openOutboxReader(path.join(config.agent.data_dir, OUTBOX_FILE));
   let rows: CoverageRow[];
   try {

@@ -2,7 +2,7 @@
 // Pages show metadata (accounts, states, codes, times): no password, token or ciphertext is ever passed in.
 
 import type { JournalEntry } from '../journal/journal.js';
-import type { ChangeRow } from '../outbox/store.js';
+import type { ChangeRow } from '../outbox/change-row.js';
 import type { CoverageRow } from '../coverage/report.js';
 import { html, trusted, type SafeHtml } from './html.js';
 import { OUTCOMES, renderChartSvg, type ChartData } from './chart.js';

@@ -45,6 +45,12 @@ export interface DirectoryUser {
   inScope: boolean;
 }
 
+/** One in-scope entry with the attributes asked for, as text (absent attributes undefined). */
+export interface InScopeEntry {
+  dn: string;
+  values: Record<string, string | undefined>;
+}
+
 export interface Directory {
   /**
    * Finds the account; `undefined` when AD has no such account under base_dn.
@@ -54,5 +60,18 @@ export interface Directory {
   resolve(query: DirectoryQuery, attributes: readonly string[]): Promise<DirectoryUser | undefined>;
   /** Binds and searches one in-scope user; used by `pwsync check`. Returns the DN found (or undefined). */
   probe(): Promise<{ sampleDn?: string }>;
+  /**
+   * Every in-scope entry (filter.user under base_dn) with `attributes` as text, on the directory's own connection;
+   * for the coverage report. Throws DirectoryUnavailableError when AD cannot be asked.
+   */
+  listInScope(attributes: readonly string[]): Promise<InScopeEntry[]>;
   close(): Promise<void>;
+}
+
+/**
+ * The in-scope entries one page at a time, attributes raw (binary ones as Buffer): memory holds one page however
+ * large the directory is. For the mapping report, which walks every user once.
+ */
+export interface InScopePages {
+  inScopePages(attributes: readonly string[]): AsyncIterable<Array<{ dn: string; attributes: DirectoryUser['attributes'] }>>;
 }

@@ -7,7 +7,7 @@ import { rootCertificates, type ConnectionOptions } from 'node:tls';
 import { AndFilter, Client, EqualityFilter, FilterParser, type Entry, type Filter } from 'ldapts';
 import type { LdapConfig } from '../config/schema.js';
 import { ConfigError, DirectoryLookupError, DirectoryUnavailableError, PwsyncError } from '../errors.js';
-import { isEnabledAccount, type Directory, type DirectoryQuery, type DirectoryUser } from './directory.js';
+import { isEnabledAccount, type Directory, type DirectoryQuery, type DirectoryUser, type InScopeEntry, type InScopePages } from './directory.js';
 import { escapeFilterValue } from './escape.js';
 import { guidFromString, guidToString, ridFromSid, sidWithRid } from './guid.js';
 
@@ -58,7 +58,7 @@ function asString(v: string | Buffer | undefined): string | undefined {
   return v === undefined ? undefined : Buffer.isBuffer(v) ? v.toString('utf8') : v;
 }
 
-class LdapDirectory implements Directory {
+class LdapDirectory implements Directory, InScopePages {
   readonly #cfg: LdapConfig;
   readonly #password: string;
   readonly #tls: ConnectionOptions | undefined;
@@ -139,7 +139,7 @@ class LdapDirectory implements Directory {
   }
 
   /** Every in-scope entry (filter.user under base_dn) with `attributes` as text, paged; for the coverage report. */
-  async listInScope(attributes: readonly string[]): Promise<Array<{ dn: string; values: Record<string, string | undefined> }>> {
+  async listInScope(attributes: readonly string[]): Promise<InScopeEntry[]> {
     return this.#withSession(async (client) => {
       const { searchEntries } = await client.search(this.#cfg.base_dn, {
         scope: 'sub',
@@ -412,6 +412,6 @@ function binaryAttributeNames(wanted: readonly string[]): string[] {
  * A Directory over LDAP(S). `bindPassword` comes from secret.yml. Throws ConfigError at once for an invalid
  * filter.user or an unreadable ca_file; connection problems surface later as DirectoryUnavailableError.
  */
-export function createLdapDirectory(cfg: LdapConfig, bindPassword: string, hooks: LdapDirectoryHooks = {}): Directory & Pick<LdapDirectory, 'listInScope' | 'inScopePages'> {
+export function createLdapDirectory(cfg: LdapConfig, bindPassword: string, hooks: LdapDirectoryHooks = {}): Directory & InScopePages {
   return new LdapDirectory(cfg, bindPassword, hooks);
 }

@@ -1,7 +1,7 @@
 // A fixed, in-memory directory for `pwsync demo` only, where no Active Directory exists. It is never selected by
 // config.yml: the agent always asks a real DC over LDAP in production.
 
-import type { Directory, DirectoryQuery, DirectoryUser } from './directory.js';
+import type { Directory, DirectoryQuery, DirectoryUser, InScopeEntry } from './directory.js';
 
 export interface StaticUser {
   sAMAccountName: string;
@@ -22,7 +22,7 @@ export class StaticDirectory implements Directory {
     const u = this.users.get(query.account.toLowerCase());
     if (!u) return undefined;
     return {
-      dn: `CN=${u.sAMAccountName},OU=Demo,DC=example,DC=test`,
+      dn: dnOf(u),
       guid: u.guid,
       sAMAccountName: u.sAMAccountName,
       attributes: { userPrincipalName: u.userPrincipalName, sAMAccountName: u.sAMAccountName },
@@ -35,8 +35,23 @@ export class StaticDirectory implements Directory {
 
   async probe(): Promise<{ sampleDn?: string }> {
     const first = this.users.values().next().value as StaticUser | undefined;
-    return { sampleDn: first ? `CN=${first.sAMAccountName},OU=Demo,DC=example,DC=test` : undefined };
+    return { sampleDn: first ? dnOf(first) : undefined };
+  }
+
+  /** The in-scope users with the attributes this directory knows (sAMAccountName, userPrincipalName, the version). */
+  async listInScope(attributes: readonly string[]): Promise<InScopeEntry[]> {
+    return [...this.users.values()]
+      .filter((u) => u.inScope ?? true)
+      .map((u) => {
+        const known: Record<string, string | undefined> = {
+          sAMAccountName: u.sAMAccountName, userPrincipalName: u.userPrincipalName, userAccountControl: '512',
+          'msDS-KeyVersionNumber': u.kvno === undefined ? undefined : String(u.kvno),
+        };
+        return { dn: dnOf(u), values: Object.fromEntries(attributes.map((a) => [a, known[a]])) };
+      });
   }
 
   async close(): Promise<void> {}
 }
+
+const dnOf = (u: StaticUser) => `CN=${u.sAMAccountName},OU=Demo,DC=example,DC=test`;

@@ -6,15 +6,14 @@
 import { refusalFor } from '../intake/account-filter.js';
 import type { TargetConfig } from '../config/schema.js';
 import { TargetGate } from '../delivery/target-gate.js';
-import type { DirectoryUser } from '../directory/directory.js';
+import type { DirectoryUser, InScopePages } from '../directory/directory.js';
 import { attributeValue, computeExternalId } from '../directory/external-id.js';
 import { ListingPageTooLargeError, ListingUnsupportedError, NotProvisionedError, RejectedChangeError, RetryableError } from '../errors.js';
 import type { Target } from '../targets/target.js';
 import { classifyForTarget, HoldingsBuilder, MAPPING_STATUSES, type MappedAdUser, type MappingRow, type MappingStatus } from './classify.js';
 
-export interface InScopePageSource {
-  inScopePages(attributes: readonly string[]): AsyncIterable<Array<{ dn: string; attributes: DirectoryUser['attributes'] }>>;
-}
+/** What the report walks: the directory's in-scope pages (src/directory/directory.ts). */
+export type InScopePageSource = InScopePages;
 
 export interface MappingTarget {
   config: TargetConfig;

@@ -13,7 +13,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { requireSambaDc, sambaDc, createUser, uniqueName, type SambaDcInfo } from '../support/samba.js';
 import { makeStack, startStackAgent, submit, eventFor, type Stack } from '../support/stack.js';
 import type { RunningAgent } from '../../src/agent.js';
-import { startConsole, type RunningConsole } from '../../src/console/server.js';
+import { startConsole, type RunningConsole } from '../../src/agent-console.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];

@@ -13,6 +13,7 @@ import type { Directory } from '../../src/directory/directory.js';
 import { computeExternalId } from '../../src/directory/external-id.js';
 import { guidToString } from '../../src/directory/guid.js';
 import { createLdapDirectory } from '../../src/directory/ldap-directory.js';
+import { inScopeUsersOf } from '../../src/coverage/ad-users.js';
 import {
   adminClient,
   createUser,
@@ -371,6 +372,25 @@ test('one connection is reused across calls and rebuilt (bound again) after it b
     await r.close();
   }
   await assert.rejects(d.resolve({ account: 'alice' }, []), DirectoryUnavailableError, 'a closed directory refuses');
+});
+
+test('the coverage report reads through the directory\'s own connection: delivery lookups and reports share one bind', async (t) => {
+  const dc = requireSambaDc(t);
+  if (!dc) return;
+  const r = await relay(dc);
+  const d = createLdapDirectory(config(dc, { server: { port: r.port } }), dc.readerPassword);
+  try {
+    const users = inScopeUsersOf(() => d);
+    assert.equal((await d.resolve({ account: 'alice' }, []))?.sAMAccountName, 'alice');
+    const first = await users.listInScopeUsers();
+    const second = await users.listInScopeUsers();
+    assert.ok(first.some((u) => u.sAMAccountName === 'alice'), 'an in-scope user is listed');
+    assert.ok(second.some((u) => u.sAMAccountName === 'alice'), 'listed again (other tests add users to the shared DC meanwhile)');
+    assert.equal(r.connections(), 1, 'no connection per report');
+  } finally {
+    await d.close();
+    await r.close();
+  }
 });
 
 test('encryption none: warned loudly, and the DC (strong auth required) refuses the clear-text bind', async (t) => {

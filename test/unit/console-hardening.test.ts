@@ -10,7 +10,7 @@ import { configSchema, secretSchema } from '../../src/config/schema.js';
 import type { LoadedConfig } from '../../src/config/load.js';
 import { Journal } from '../../src/journal/journal.js';
 import { Outbox } from '../../src/outbox/store.js';
-import { startConsole, type RunningConsole } from '../../src/console/server.js';
+import { startConsole, type RunningConsole } from '../../src/agent-console.js';
 import { LoginThrottle } from '../../src/console/login-throttle.js';
 import { request, cookieOf, csrfOf, type Res } from '../support/console-http.js';
 

@@ -11,7 +11,7 @@ import { configSchema, secretSchema } from '../../src/config/schema.js';
 import type { LoadedConfig } from '../../src/config/load.js';
 import { Journal, type JournalEntry } from '../../src/journal/journal.js';
 import { Outbox } from '../../src/outbox/store.js';
-import { startConsole, type RunningConsole } from '../../src/console/server.js';
+import { startConsole, type RunningConsole } from '../../src/agent-console.js';
 import { dateToFiletime } from '../../src/directory/filetime.js';
 import type { TargetHealth } from '../../src/delivery/worker.js';
 import { request, cookieOf, csrfOf } from '../support/console-http.js';

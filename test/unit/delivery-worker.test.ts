@@ -73,6 +73,9 @@ class FakeDirectory implements Directory {
       enabled: true, userAccountControl: u.userAccountControl ?? 0x200, inScope: u.inScope ?? true,
     };
   }
+  async listInScope(): Promise<[]> {
+    return [];
+  }
   async probe(): Promise<{ sampleDn?: string }> {
     return {};
   }

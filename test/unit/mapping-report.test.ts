@@ -21,7 +21,7 @@ import { isPendingDeletionOutcome } from '../../src/targets/iij-pending-deletion
 import { classifyFailure } from '../../src/targets/classify.js';
 import { Journal } from '../../src/journal/journal.js';
 import { Outbox } from '../../src/outbox/store.js';
-import { startConsole } from '../../src/console/server.js';
+import { startConsole } from '../../src/agent-console.js';
 
 const users: MappedAdUser[] = [
   { account: 'alice', dn: 'CN=alice', externalId: 'alice@x' },
