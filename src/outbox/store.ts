@@ -1,7 +1,8 @@
 // The outbox: a SQLite (WAL) store of password changes, one row per (change, target). Commits an ack depends on
 // are fsynced (synchronous=FULL); delivery bookkeeping is not (see durable()).
 // Passwords are stored only sealed (seal.ts) and erased in the same transaction that makes a row final.
-// Nothing here logs; callers journal what happened.
+// The write paths live here; reads for status, console and reports are read models (queries.ts) on this store's
+// read handle, and the schema and its versions are schema.ts. Nothing here logs; callers journal what happened.
 
 import { randomUUID } from 'node:crypto';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
