@@ -152,6 +152,13 @@ export async function startEmulatorChild(o: { latencyMs: number; users: number; 
   return { child, ...r };
 }
 
+/** The minimal SCIM target of §2 (bench/stand-in-target.ts) in its own process: users u0…u(users-1), L ms per request. */
+export async function startStandInChild(o: { latencyMs: number; users: number }): Promise<{ child: ChildHandle; scimBase: string; token: string }> {
+  const child = forkChild(path.join(BENCH_DIST, 'stand-in-target.js'));
+  const r = await child.call<{ scimBase: string; token: string }>('start', o);
+  return { child, ...r };
+}
+
 export async function startAgentChild(start: AgentChildStart, execArgv: string[] = []): Promise<{ child: ChildHandle; socketPath: string; startMs: number }> {
   const child = forkChild(path.join(BENCH_DIST, 'agent-child.js'), execArgv);
   const r = await child.call<{ socketPath: string; startMs: number }>('start', start);

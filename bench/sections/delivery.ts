@@ -1,10 +1,13 @@
 // §2 Delivery against the limit: a pre-filled outbox, the real agent (StaticDirectory — AD is not measured here),
-// the real IIJ target, and the emulator answering every request after L ms. Limit = C / (2L) changes per second.
+// the real IIJ target over HTTP, and a stand-in target (bench/stand-in-target.ts, its own process) that answers
+// IIJ's search and the password PATCH after L ms and does nothing else: the agent is what is measured, not a SCIM
+// server. Limit = C / (2L) changes per second.
 
+import os from 'node:os';
 import path from 'node:path';
 import { hotSpots, type HotSpot } from '../lib/profile.js';
 import type { ChildHandle } from '../lib/rpc.js';
-import { copyDataDir, prefillOutbox, removeDir, startAgentChild, startEmulatorChild, tempDir, writeConfig } from '../lib/stack.js';
+import { copyDataDir, prefillOutbox, removeDir, startAgentChild, startStandInChild, tempDir, writeConfig } from '../lib/stack.js';
 import { staticAccount } from '../lib/accounts.js';
 
 export interface DeliveryRun {
@@ -18,10 +21,16 @@ export interface DeliveryRun {
   ratio: number;
   synced: number;
   other: Record<string, number>;
-  emulatorPasswordSets: number;
+  /** Password PATCHes the stand-in target answered 204 to, and requests it refused (should be 0). */
+  targetPasswordSets: number;
+  targetErrors: number;
   /** CPU (user + system) per delivered change, ms: what a 2-core machine can afford per change. */
   agentCpuMs: number;
-  emulatorCpuMs: number;
+  /** The stand-in target's own CPU per request (ms), and how long it held a request on average (≥ L). */
+  targetCpuMsPerRequest: number;
+  targetHeldMs: number;
+  /** 1-minute load average at the end of the run: this machine is shared, so figures are only as quiet as it was. */
+  loadAvg1: number;
   hotSpots?: HotSpot[];
 }
 
@@ -57,7 +66,7 @@ export async function benchDelivery(plan: DeliveryPlan, log: (s: string) => void
   const runs: DeliveryRun[] = [];
   try {
     for (const latencyMs of plan.latencies) {
-      const em = await startEmulatorChild({ latencyMs, users: plan.iijUsers });
+      const em = await startStandInChild({ latencyMs, users: plan.iijUsers });
       try {
         for (const concurrency of plan.concurrencies) {
           const n = changesFor(plan, latencyMs, concurrency);
@@ -85,20 +94,22 @@ async function oneRun(
   const profDir = path.join(root, `prof-L${o.latencyMs}-C${o.concurrency}`);
   copyDataDir(template, dir);
   const config = writeConfig(dir, { scimBase: em.scimBase, token: em.token, concurrency: o.concurrency });
-  const before = await em.child.call<{ passwordSets: number; cpu: NodeJS.CpuUsage }>('stats');
+  await em.child.call('reset');
   const { child } = await startAgentChild({ configFile: config, directory: { kind: 'static', accounts: o.n, iijUsers: o.iijUsers }, target: 'config' }, o.profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []);
   let run: DeliveryRun | undefined;
   try {
     const r = await child.call<{ lastMs: number; counts: Record<string, number>; cpu: NodeJS.CpuUsage }>('waitTerminal', { n: o.n });
-    const after = await em.child.call<{ passwordSets: number; cpu: NodeJS.CpuUsage }>('stats');
+    const t = await em.child.call<{ passwordSets: number; errors: number; requests: number; heldMs: number; cpu: NodeJS.CpuUsage }>('stats');
     const limit = o.concurrency / (2 * (o.latencyMs / 1000));
     const perSecond = o.n / (r.lastMs / 1000);
     const other = Object.fromEntries(Object.entries(r.counts).filter(([id]) => id !== '3000' && id !== '3010' && Number(id) >= 3000));
     run = {
       latencyMs: o.latencyMs, concurrency: o.concurrency, changes: o.n, iijUsers: o.iijUsers, elapsedMs: r.lastMs, perSecond, limit,
-      ratio: perSecond / limit, synced: r.counts['3000'] ?? 0, other, emulatorPasswordSets: after.passwordSets - before.passwordSets,
+      ratio: perSecond / limit, synced: r.counts['3000'] ?? 0, other, targetPasswordSets: t.passwordSets, targetErrors: t.errors,
       agentCpuMs: (r.cpu.user + r.cpu.system) / 1000 / o.n,
-      emulatorCpuMs: (after.cpu.user + after.cpu.system - before.cpu.user - before.cpu.system) / 1000 / o.n,
+      targetCpuMsPerRequest: (t.cpu.user + t.cpu.system) / 1000 / Math.max(1, t.requests),
+      targetHeldMs: t.heldMs / Math.max(1, t.requests),
+      loadAvg1: os.loadavg()[0]!,
     };
   } finally {
     await child.close();

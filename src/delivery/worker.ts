@@ -7,7 +7,7 @@ import type { UserAttributeConfig } from '../config/schema.js';
 import { EndCode, NotProvisionedError, RejectedChangeError, RetryableError, TargetUnusableError, errorCode } from '../errors.js';
 import { EV, type EventDef } from '../journal/catalogue.js';
 import type { Fields, Journal, JournalChild } from '../journal/journal.js';
-import type { ChangeRow, Outbox } from '../outbox/store.js';
+import type { ChangeRow, ClaimedRow, Outbox, Settled } from '../outbox/store.js';
 import { passwordFingerprint } from '../outbox/seal.js';
 import type { RetryPolicy } from '../outbox/retry.js';
 import type { Target } from '../targets/target.js';
@@ -63,6 +63,12 @@ type Settlement =
       event?: EventDef; fields?: Fields;
     };
 
+function toSettled(row: ChangeRow, s: Settlement): Settled {
+  return s.kind === 'final'
+    ? { kind: 'final', seq: row.seq, account: row.account, target: row.target, state: s.state, code: s.code, error: s.why, delivered: s.delivered }
+    : { kind: 'again', seq: row.seq, state: s.state, dueAt: s.dueAt, code: s.code, error: s.why, countAttempt: s.countAttempt };
+}
+
 function ending(d: Ending): Settlement {
   return { kind: 'final', state: d.state, code: d.code, why: d.why, event: d.event, fields: d.fields, delivered: d.delivered };
 }
@@ -81,7 +87,12 @@ export class DeliveryWorker {
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
   private running = false;
-  private pumping = false;
+  /** A turn (commit what settled, free those slots, claim) is scheduled for this event-loop iteration. */
+  private turnScheduled = false;
+  /** Outcomes settled since the last turn: the next one journals and commits them together. */
+  private settled: Array<{ row: ChangeRow; log: JournalChild | Journal; s: Settlement }> = [];
+  /** Attempts that ended since the last turn: their slots are freed once their outcome is committed. */
+  private ended: ChangeRow[] = [];
   private readonly idleWaiters: Array<() => void> = [];
   private readonly now: () => number;
   /** Bounded like delivery: 2 000 unversioned captures once meant 812 LDAP searches at the same time. */
@@ -193,7 +204,7 @@ export class DeliveryWorker {
     this.journal.write(EV.outboxWriteFailed, { code: errorCode(err), error: safeMessage(err), change: row?.captureId });
   }
 
-  /** Stops taking new work and waits for in-flight attempts to finish. */
+  /** Stops taking new work and waits for in-flight attempts to finish and their outcomes to be committed. */
   async stop(): Promise<void> {
     this.running = false;
     if (this.sweeper) clearInterval(this.sweeper);
@@ -201,19 +212,63 @@ export class DeliveryWorker {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     if (this.active > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
+    this.turn(); // outcomes settled since the last turn (the sweep's expiries) are committed before stop() returns
   }
 
-  /** Called by intake after a commit, and by operators' actions: look for due work now. */
+  /** Called by intake after a commit, and by operators' actions: look for due work in this turn of the event loop. */
   notify(): void {
-    if (!this.running || this.pumping) return;
-    this.pumping = true;
-    try {
-      this.pump();
-    } catch (err) {
-      this.storageTrouble(err);
-    } finally {
-      this.pumping = false;
+    if (this.turnScheduled) return;
+    this.turnScheduled = true;
+    setImmediate(() => this.turn());
+  }
+
+  /**
+   * One turn of the worker, at most once per event-loop iteration: commit every outcome settled since the last turn
+   * in one transaction, free those attempts' slots, then fill all free slots with one claim. An outcome is committed
+   * before its slot is reused and before the next claim, so the next change of the same (account, target) is claimed
+   * only after this one's final state is in the outbox (and while it is not, its row is still in flight there).
+   */
+  private turn(): void {
+    this.turnScheduled = false;
+    const batch = this.settled.splice(0);
+    for (const { log, s } of batch) if (s.event) log.write(s.event, s.fields ?? {});
+    for (const row of this.ended.splice(0)) {
+      this.owned.delete(row.id);
+      this.active--;
     }
+    if (!this.running) {
+      this.commit(batch);
+      if (this.active === 0) this.idleWaiters.splice(0).forEach((r) => r());
+      return;
+    }
+    const now = this.now();
+    let rows: ClaimedRow[];
+    try {
+      rows = this.outbox.settleAndClaim(batch.map(({ row, s }) => toSettled(row, s)), this.opts.concurrency - this.active, this.allowance(now));
+    } catch (err) {
+      this.lostCommit(err, batch);
+      return;
+    }
+    this.launch(rows, now);
+  }
+
+  /** Commits settled outcomes on their own (a stopping worker claims nothing). */
+  private commit(batch: ReadonlyArray<{ row: ChangeRow; s: Settlement }>): void {
+    if (batch.length === 0) return;
+    try {
+      this.outbox.settleAll(batch.map(({ row, s }) => toSettled(row, s)));
+    } catch (err) {
+      this.lostCommit(err, batch);
+    }
+  }
+
+  /**
+   * The turn's commit failed (disk full): its rows stay in flight in the outbox, their attempts no longer own them,
+   * and the next sweep makes them due again (releaseInflight). Their events were written, so at worst an attempt and
+   * its event repeat — never a final state without its event.
+   */
+  private lostCommit(err: unknown, batch: ReadonlyArray<{ row: ChangeRow }>): void {
+    this.storageTrouble(err, batch[0]?.row);
   }
 
   /**
@@ -262,9 +317,8 @@ export class DeliveryWorker {
     return m;
   }
 
-  private pump(): void {
-    const now = this.now();
-    const rows = this.outbox.claimDue(this.opts.concurrency - this.active, this.allowance(now));
+  /** Starts an attempt for each claimed row, then sets the timer for the next due row. */
+  private launch(rows: readonly ClaimedRow[], now: number): void {
     for (const row of rows) {
       this.gates.get(row.target)?.take(now, REQUESTS_PER_CHANGE);
       this.active++;
@@ -272,9 +326,7 @@ export class DeliveryWorker {
       void this.attempt(row)
         .catch((err: unknown) => this.storageTrouble(err, row))
         .finally(() => {
-          this.owned.delete(row.id);
-          this.active--;
-          if (this.active === 0 && !this.running) this.idleWaiters.splice(0).forEach((r) => r());
+          this.ended.push(row);
           this.notify();
         });
     }
@@ -304,7 +356,7 @@ export class DeliveryWorker {
     this.timer.unref?.();
   }
 
-  private async attempt(row: ChangeRow): Promise<void> {
+  private async attempt(row: ClaimedRow): Promise<void> {
     const dt = this.targets.get(row.target);
     const log = this.journal.child({ change: row.captureId, account: row.account, target: row.target, attempt: row.attempts + 1 });
     if (!dt) {
@@ -312,7 +364,7 @@ export class DeliveryWorker {
       this.settle(row, log, { kind: 'again', state: 'pending', dueAt: this.now() + this.opts.retry.maxMs, code: null, why: null, countAttempt: false });
       return;
     }
-    const facts = { row, maxAgeMs: this.opts.maxAgeMs, skewMs: this.skewMs(), newerCapture: this.outbox.newerCapture(row) };
+    const facts = { row, maxAgeMs: this.opts.maxAgeMs, skewMs: this.skewMs(), newerCapture: row.newerCapture };
     const early = decide({ ...facts, now: this.now() });
     if (early.kind === 'end') {
       this.settle(row, log, ending(early));
@@ -361,14 +413,14 @@ export class DeliveryWorker {
   }
 
   /**
-   * Ends an attempt for its row: the event first, then the commit. A crash in between repeats the attempt (a no-op
-   * by fingerprint) and its event, but never leaves a row final without its event (docs/architecture.md#invariants,
+   * Ends an attempt for its row: the event first, then the commit, both in the next turn together with the other
+   * outcomes of this event-loop iteration (turn()). A crash in between repeats the attempt (a no-op by
+   * fingerprint) and its event, but never leaves a row final without its event (docs/architecture.md#invariants,
    * invariant 1). Every branch that ends an attempt comes through here.
    */
   private settle(row: ChangeRow, log: JournalChild | Journal, s: Settlement): void {
-    if (s.event) log.write(s.event, s.fields ?? {});
-    if (s.kind === 'final') this.outbox.finish(row.id, s.state, s.code, s.why, s.delivered);
-    else this.outbox.reschedule(row.id, s.state, s.dueAt, s.code, s.why, s.countAttempt);
+    this.settled.push({ row, log, s });
+    this.notify();
   }
 
   private failed(row: ChangeRow, err: unknown, log: JournalChild): void {

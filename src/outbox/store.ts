@@ -31,6 +31,12 @@ export interface NewChange {
   password: string;
 }
 
+/** A row claimDue marked inflight, with what the attempt needs to know at its start, read in the same statement. */
+export interface ClaimedRow extends ChangeRow {
+  /** A newer capture of the same (account, target) that makes this row redundant (see newerCapture()). */
+  newerCapture: string | undefined;
+}
+
 /** The outbox's file name inside `agent.data_dir`: the agent, `status`, `queue` and the reports all open this one. */
 export const OUTBOX_FILE = 'outbox.sqlite';
 
@@ -45,6 +51,15 @@ export interface InsertResult {
  * rows that insert made final — possibly among them the new change's own rows (`inserted.captureId`).
  */
 export type SupersededCallback = (rows: readonly SupersededRow[], inserted: InsertResult, index: number) => void;
+
+/** One attempt's outcome for Outbox.settleAll: the row (by seq) becomes final, or due again. */
+export type Settled =
+  | {
+      kind: 'final'; seq: number; account: string; target: string; state: FinalState; code?: string; error?: string;
+      /** A delivered password (also a duplicate): recorded per (AD object, target) like finish() does. */
+      delivered?: { fingerprint: string; kvno: number | null; guid?: string };
+    }
+  | { kind: 'again'; seq: number; state: 'pending' | 'waiting'; dueAt: number; code: string | null; error: string | null; countAttempt: boolean };
 
 /** A row an operator action applies to. */
 export interface OperatorRow {
@@ -62,6 +77,18 @@ export interface SupersededRow {
   target: string;
 }
 
+/**
+ * For a row `c`: the capture ID of a later change of the same (account, target) that is not itself superseded and
+ * does not carry an older password version (newerCapture()).
+ */
+const NEWER_CAPTURE = `SELECT n.capture_id FROM changes n WHERE n.account = c.account AND n.target = c.target AND n.seq > c.seq
+  AND n.state <> 'superseded' AND (n.kvno IS NULL OR c.kvno IS NULL OR n.kvno >= c.kvno) ORDER BY n.seq LIMIT 1`;
+
+interface Sealed {
+  nonce: Buffer | null;
+  box: Buffer | null;
+}
+
 export class Outbox {
   private readonly db: SqlDatabase;
   /** The read handle on this connection, for the read models in queries.ts (status, queue, console, reports). */
@@ -69,6 +96,8 @@ export class Outbox {
   /** The schema version the file had when opened and the one it has now (they differ after an upgrade). */
   readonly schema: { from: number; to: number };
   private readonly statements = new Map<string, SqlStatement>();
+  /** Sealed passwords read with a claim, until openSecret() takes them (never part of the row object itself). */
+  private readonly sealedOf = new WeakMap<ChangeRow, { nonce: Buffer; box: Buffer }>();
 
   /**
    * Opens the outbox for operator actions (`pwsync queue retry|drop`, src/outbox/operator.ts) without the agent's
@@ -180,36 +209,55 @@ export class Outbox {
   /**
    * Marks due rows inflight and returns them, oldest first: at most `limit` in all and `allowance.get(target)` per
    * target (targets not in the map, e.g. paused ones, get none); never two rows of one (account, target) in flight.
+   * One transaction for the whole claim: the delivery worker fills all its free slots at once.
    */
-  claimDue(limit: number, allowance: ReadonlyMap<string, number>): ChangeRow[] {
+  claimDue(limit: number, allowance: ReadonlyMap<string, number>): ClaimedRow[] {
+    return this.write(() => this.db.transaction(() => this.claimRows(limit, allowance))());
+  }
+
+  /**
+   * settleAll(items), then claimDue(limit, allowance), in one transaction: the delivery worker's turn commits the
+   * outcomes of the attempts that ended and fills their slots with one commit. The claim sees the settled rows final.
+   */
+  settleAndClaim(items: readonly Settled[], limit: number, allowance: ReadonlyMap<string, number>): ClaimedRow[] {
+    return this.write(() =>
+      this.db.transaction(() => {
+        this.settleRows(items);
+        return this.claimRows(limit, allowance);
+      })(),
+    );
+  }
+
+  /** Inside a transaction: claimDue's work. */
+  private claimRows(limit: number, allowance: ReadonlyMap<string, number>): ClaimedRow[] {
     const targets = [...allowance].filter(([, n]) => n > 0).map(([t]) => t);
     if (limit <= 0 || targets.length === 0) return [];
     const now = this.now();
     const left = new Map(allowance);
-    const rows = this.stmt(
-        `SELECT ${COLUMNS} FROM changes c WHERE c.state IN ('pending','waiting') AND c.next_attempt_at <= ?
-           AND c.target IN (${targets.map(() => '?').join(',')})
-           AND NOT EXISTS (SELECT 1 FROM changes i WHERE i.account = c.account AND i.target = c.target AND i.state = 'inflight')
-         ORDER BY c.next_attempt_at, c.seq LIMIT ?`,
-      )
-      .all(now, ...targets, limit * targets.length) as RawRow[];
-    const picked: ChangeRow[] = [];
-    const keys = new Set<string>();
-    const mark = this.stmt(`UPDATE changes SET state = 'inflight' WHERE id = ? AND state IN ('pending','waiting')`);
-    this.write(() =>
-      this.db.transaction(() => {
-        for (const r of rows) {
-          if (picked.length >= limit) break;
-          const key = `${r.account}\0${r.target}`;
-          if ((left.get(r.target) ?? 0) <= 0 || keys.has(key)) continue;
-          if (mark.run(r.id).changes === 1) {
-            keys.add(key);
-            left.set(r.target, left.get(r.target)! - 1);
-            picked.push({ ...toRow(r), state: 'inflight' });
-          }
-        }
-      })(),
+    // `c.state IN ('pending','waiting')` is the partial index's own condition: the plan walks changes_open_due in
+    // (next_attempt_at, seq) order and stops after LIMIT rows instead of sorting every due row (bench/REPORT.md §2).
+    // The attempt's first reads come with the claim: the newer capture (as newerCapture()) and the sealed password.
+    const select = this.stmt(
+      `SELECT ${COLUMNS}, c.nonce, c.box, (${NEWER_CAPTURE}) AS newer_capture FROM changes c INDEXED BY changes_open_due WHERE c.state IN ('pending','waiting') AND c.next_attempt_at <= ?
+         AND c.target IN (${targets.map(() => '?').join(',')})
+         AND NOT EXISTS (SELECT 1 FROM changes i WHERE i.account = c.account AND i.target = c.target AND i.state = 'inflight')
+       ORDER BY c.next_attempt_at, c.seq LIMIT ?`,
     );
+    const mark = this.stmt(`UPDATE changes SET state = 'inflight' WHERE seq = ? AND state IN ('pending','waiting')`);
+    const picked: ClaimedRow[] = [];
+    const keys = new Set<string>();
+    for (const r of select.all(now, ...targets, limit * targets.length) as Array<RawRow & Sealed & { newer_capture: string | null }>) {
+      if (picked.length >= limit) break;
+      const key = `${r.account}\0${r.target}`;
+      if ((left.get(r.target) ?? 0) <= 0 || keys.has(key)) continue;
+      if (mark.run(r.seq).changes === 1) {
+        keys.add(key);
+        left.set(r.target, left.get(r.target)! - 1);
+        const row: ClaimedRow = { ...toRow(r), state: 'inflight', newerCapture: r.newer_capture ?? undefined };
+        if (r.nonce && r.box) this.sealedOf.set(row, { nonce: r.nonce, box: r.box });
+        picked.push(row);
+      }
+    }
     return picked;
   }
 
@@ -277,10 +325,15 @@ export class Outbox {
   }
 
   openSecret(row: ChangeRow): string {
-    const r = this.stmt(`SELECT nonce, box FROM changes WHERE id = ?`).get(row.id) as { nonce: Buffer | null; box: Buffer | null } | undefined;
-    if (!r?.nonce || !r.box) throw new StorageError(`change ${row.id} has no sealed password any more`);
+    let sealed = this.sealedOf.get(row);
+    this.sealedOf.delete(row);
+    if (!sealed) {
+      const r = this.stmt(`SELECT nonce, box FROM changes WHERE id = ?`).get(row.id) as Sealed | undefined;
+      if (!r?.nonce || !r.box) throw new StorageError(`change ${row.id} has no sealed password any more`);
+      sealed = { nonce: r.nonce, box: r.box };
+    }
     try {
-      return openPassword(this.sealKey, row.id, row.account, row.target, { nonce: r.nonce, box: r.box });
+      return openPassword(this.sealKey, row.id, row.account, row.target, sealed);
     } catch (err) {
       throw new UnsealError(`the sealed password of change ${row.captureId} cannot be opened with this agent's key (key file replaced, or the row was altered)`, { cause: err });
     }
@@ -304,18 +357,21 @@ export class Outbox {
       this.db.transaction(() => {
         this.finishTx(id, state, code, error);
         const r = delivered ? (this.stmt(`SELECT account, target FROM changes WHERE id = ?`).get(id) as { account: string; target: string } | undefined) : undefined;
-        if (delivered && r) {
-          const guid = delivered.guid?.toLowerCase() ?? null;
-          // One row per (object, target): the row under the object's old name goes when it delivers under a new one.
-          if (guid !== null) this.stmt(`DELETE FROM delivered WHERE guid = ? AND target = ? AND account <> ?`).run(guid, r.target, r.account);
-          this.stmt(
-              `INSERT INTO delivered (account, target, fingerprint, kvno, at, guid) VALUES (?, ?, ?, ?, ?, ?)
-               ON CONFLICT (account, target) DO UPDATE SET fingerprint = excluded.fingerprint, kvno = excluded.kvno, at = excluded.at, guid = excluded.guid`,
-            )
-            .run(r.account, r.target, delivered.fingerprint, delivered.kvno, this.now(), guid);
-        }
+        if (delivered && r) this.recordDelivered(r.account, r.target, delivered, this.now());
       })(),
     );
+  }
+
+  /** Inside a transaction: the password delivered for (account, target), one row per (AD object, target). */
+  private recordDelivered(account: string, target: string, delivered: { fingerprint: string; kvno: number | null; guid?: string }, now: number): void {
+    const guid = delivered.guid?.toLowerCase() ?? null;
+    // One row per (object, target): the row under the object's old name goes when it delivers under a new one.
+    if (guid !== null) this.stmt(`DELETE FROM delivered WHERE guid = ? AND target = ? AND account <> ?`).run(guid, target, account);
+    this.stmt(
+        `INSERT INTO delivered (account, target, fingerprint, kvno, at, guid) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (account, target) DO UPDATE SET fingerprint = excluded.fingerprint, kvno = excluded.kvno, at = excluded.at, guid = excluded.guid`,
+      )
+      .run(account, target, delivered.fingerprint, delivered.kvno, now, guid);
   }
 
   private finishTx(id: string, state: FinalState, code?: string, error?: string): void {
@@ -336,6 +392,40 @@ export class Outbox {
         )
         .run(state, dueAt, countAttempt ? 1 : 0, code, error, code, NotProvisionedError.code, this.now(), id),
     );
+  }
+
+  /**
+   * The outcomes of several attempts in one transaction (the delivery worker collects those of one event-loop turn):
+   * each row becomes final (sealed password erased; `delivered` recorded as in finish()) unless it already is, or
+   * an in-flight row is due again (as in reschedule()). All or nothing: on a failure no row changes, and the worker
+   * leaves them to the next sweep.
+   */
+  settleAll(items: readonly Settled[]): void {
+    if (items.length === 0) return;
+    this.write(() => this.db.transaction(() => this.settleRows(items))());
+  }
+
+  /** Inside a transaction: settleAll's work. */
+  private settleRows(items: readonly Settled[]): void {
+    if (items.length === 0) return;
+    const final = this.stmt(
+      `UPDATE changes SET state = ?, final_at = ?, nonce = NULL, box = NULL, last_error_code = COALESCE(?, last_error_code),
+         last_error = COALESCE(?, last_error) WHERE seq = ? AND state IN ('pending','waiting','inflight')`,
+    );
+    const again = this.stmt(
+      `UPDATE changes SET state = ?, next_attempt_at = ?, attempts = attempts + ?, last_error_code = ?, last_error = ?,
+         waiting_since = CASE WHEN ? = ? THEN COALESCE(waiting_since, ?) ELSE waiting_since END
+       WHERE seq = ? AND state = 'inflight'`,
+    );
+    const now = this.now();
+    for (const it of items) {
+      if (it.kind === 'again') {
+        again.run(it.state, it.dueAt, it.countAttempt ? 1 : 0, it.code, it.error, it.code, NotProvisionedError.code, now, it.seq);
+        continue;
+      }
+      final.run(it.state, now, it.code ?? null, it.error ?? null, it.seq);
+      if (it.delivered) this.recordDelivered(it.account, it.target, it.delivered, now);
+    }
   }
 
   /**
@@ -369,12 +459,9 @@ export class Outbox {
    * sent after the newer password and overwrite it.
    */
   newerCapture(row: Pick<ChangeRow, 'seq' | 'account' | 'target' | 'kvno'>): string | undefined {
-    const r = this.stmt(
-        `SELECT capture_id FROM changes WHERE account = ? AND target = ? AND seq > ? AND state <> 'superseded'
-           AND (kvno IS NULL OR ? IS NULL OR kvno >= ?) ORDER BY seq LIMIT 1`,
-      )
-      .get(row.account, row.target, row.seq, row.kvno, row.kvno) as { capture_id: string } | undefined;
-    return r?.capture_id;
+    const r = this.stmt(`SELECT (${NEWER_CAPTURE}) AS capture_id FROM (SELECT ? AS account, ? AS target, ? AS seq, ? AS kvno) c`)
+      .get(row.account, row.target, row.seq, row.kvno) as { capture_id: string | null };
+    return r.capture_id ?? undefined;
   }
 
   /**
@@ -387,12 +474,16 @@ export class Outbox {
 
   private deliveredFor(user: { account: string; guid?: string | null }, target: string): { fingerprint: string; kvno: number | null; at: number } | undefined {
     type Hit = { fingerprint: string; kvno: number | null; at: number };
+    const account = user.account.toLowerCase();
     if (user.guid) {
-      const byGuid = this.stmt(`SELECT fingerprint, kvno, at FROM delivered WHERE guid = ? AND target = ? ORDER BY at DESC LIMIT 1`).get(user.guid.toLowerCase(), target) as Hit | undefined;
-      if (byGuid) return byGuid;
-      return this.stmt(`SELECT fingerprint, kvno, at FROM delivered WHERE account = ? AND target = ? AND guid IS NULL`).get(user.account.toLowerCase(), target) as Hit | undefined;
+      // One statement: the object's own row wins; the name's row counts only when it was recorded without a GUID.
+      return this.stmt(
+          `SELECT fingerprint, kvno, at FROM delivered WHERE target = ? AND (guid = ? OR (account = ? AND guid IS NULL))
+           ORDER BY guid IS NULL, at DESC LIMIT 1`,
+        )
+        .get(target, user.guid.toLowerCase(), account) as Hit | undefined;
     }
-    return this.stmt(`SELECT fingerprint, kvno, at FROM delivered WHERE account = ? AND target = ?`).get(user.account.toLowerCase(), target) as Hit | undefined;
+    return this.stmt(`SELECT fingerprint, kvno, at FROM delivered WHERE account = ? AND target = ?`).get(account, target) as Hit | undefined;
   }
 
   /** One change by row ID or change ID (operator actions, tests); the other read models are in queries.ts. */

@@ -539,6 +539,50 @@ describe('DeliveryWorker', () => {
     assert.ok(!text.includes('Journal-Canary'), text);
   });
 
+  it('batches per event-loop turn: one claim fills every free slot; outcomes that end together commit together', async () => {
+    const t = new FakeTarget('iij', progress);
+    t.hold = true;
+    for (let i = 0; i < 10; i++) {
+      user(`u${i}`);
+      insert(`u${i}`, ['iij']);
+    }
+    const calls: Array<{ settled: number; claimed: number }> = [];
+    const real = outbox.settleAndClaim.bind(outbox);
+    outbox.settleAndClaim = (items, limit, allowance) => {
+      const rows = real(items, limit, allowance);
+      calls.push({ settled: items.length, claimed: rows.length });
+      return rows;
+    };
+    worker([t], 4).start();
+    await progress.until(() => t.held.length === 4);
+    assert.deepEqual(calls, [{ settled: 0, claimed: 4 }], 'one claim filled all four slots');
+    // Three answers in the same turn: their events are journaled, then one transaction commits them and claims three.
+    for (let i = 0; i < 3; i++) t.release(0);
+    await progress.until(() => t.held.length === 4 && calls.length === 2);
+    assert.deepEqual(calls[1], { settled: 3, claimed: 3 });
+    assert.equal(open().filter((r) => r.state === 'inflight').length, 4);
+    assert.equal(listChanges(outbox.reader, { states: ['done'] }).length, 3);
+    t.hold = false;
+    while (t.held.length) t.release();
+    await progress.until(() => open().length === 0);
+    assert.equal(t.sets.length, 10);
+  });
+
+  it('journals an outcome before its commit, and whoever waits for the event sees the row final', async () => {
+    const t = new FakeTarget('iij', progress);
+    user('alice', { kvno: 3 });
+    const c = insert('alice', ['iij'], { kvno: 3 });
+    const seen: string[] = [];
+    journal.on('event', (e: JournalEntry) => {
+      if (e.id === EV.synced.id) seen.push(`at the event: ${outbox.get(c.ids[0]!)!.state}`);
+    });
+    const synced = journal.waitFor((e) => e.id === EV.synced.id, 10_000);
+    worker([t]).start();
+    await synced;
+    seen.push(`after the event: ${outbox.get(c.ids[0]!)!.state}`);
+    assert.deepEqual(seen, ['at the event: inflight', 'after the event: done']);
+  });
+
   it('reads AD\'s version for unversioned captures after the ack, at most `concurrency` look-ups at once (issue 13 #14)', async () => {
     let inFlight = 0;
     let peak = 0;

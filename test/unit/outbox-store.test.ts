@@ -200,6 +200,55 @@ describe(`outbox on ${d}`, () => {
     });
   });
 
+  describe('Outbox.settleAndClaim (the delivery worker\'s turn)', () => {
+    it('commits several outcomes and fills the freed slots in one call; the claim sees the settled rows final', () => {
+      const a1 = box.insertChange(change('alice'));
+      box.insertChange(change('bob'));
+      const [ra, rb] = box.claimDue(10, all());
+      const a2 = box.insertChange(change('alice', { kvno: 9 }));
+      box.insertChange(change('carol'));
+      assert.equal(a2.superseded.length, 0, 'alice\'s first row is in flight, not superseded');
+      const got = box.settleAndClaim(
+        [
+          { kind: 'final', seq: ra!.seq, account: 'alice', target: 'iij', state: 'done', delivered: { fingerprint: 'fp-a', kvno: null } },
+          { kind: 'again', seq: rb!.seq, state: 'waiting', dueAt: clock + 60_000, code: 'E_X', error: 'later', countAttempt: true },
+        ],
+        10,
+        all(),
+      );
+      assert.deepEqual(got.map((r) => r.account).sort(), ['alice', 'carol'], 'alice\'s next row is claimable once the first is final');
+      assert.equal(box.get(a1.ids[0]!)!.state, 'done');
+      assert.equal(box.get(a1.ids[0]!)!.hasSecret, false);
+      assert.equal(box.lastDelivered('alice', 'iij')?.fingerprint, 'fp-a');
+      const b = box.get(rb!.id)!;
+      assert.deepEqual([b.state, b.attempts, b.nextAttemptAt, b.lastErrorCode], ['waiting', 1, clock + 60_000, 'E_X']);
+    });
+
+    it('never makes a final row final again, and reschedules only rows in flight', () => {
+      const a = box.insertChange(change('alice'));
+      const [r] = box.claimDue(1, all());
+      box.finish(r!.id, 'rejected', 'E_DROPPED', 'dropped');
+      box.settleAll([{ kind: 'final', seq: r!.seq, account: 'alice', target: 'iij', state: 'done' }]);
+      box.settleAll([{ kind: 'again', seq: r!.seq, state: 'pending', dueAt: clock, code: null, error: null, countAttempt: false }]);
+      assert.equal(box.get(a.ids[0]!)!.state, 'rejected');
+    });
+
+    it('a claimed row carries the newer capture that makes it redundant, as newerCapture() says', () => {
+      const a = box.insertChange(change('alice', { kvno: 3 }));
+      const [first] = box.claimDue(1, all());
+      assert.equal(first!.newerCapture, undefined);
+      const b = box.insertChange(change('alice', { kvno: 4 }));
+      box.insertChange(change('alice', { kvno: 2 }));
+      // the attempt failed: alice's first row is due again, before the newer one
+      box.settleAll([{ kind: 'again', seq: first!.seq, state: 'waiting', dueAt: clock, code: null, error: null, countAttempt: true }]);
+      const [again] = box.claimDue(10, all());
+      assert.equal(again!.id, a.ids[0]);
+      assert.equal(again!.newerCapture, b.captureId);
+      assert.equal(box.newerCapture(again!), b.captureId);
+      assert.equal(box.openSecret(again!), `pw-alice-${n}`, 'the sealed password read with the claim opens');
+    });
+  });
+
   describe('Outbox.finish and reschedule', () => {
     it('finish erases nonce and box, records the final state, and the delivered fingerprint', () => {
       const a = box.insertChange(change('alice', { kvno: 3 }));
