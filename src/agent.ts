@@ -9,6 +9,7 @@ import type { Directory } from './directory/directory.js';
 import { createLdapDirectory } from './directory/ldap-directory.js';
 import { DeliveryWorker, type DeliveryTarget } from './delivery/worker.js';
 import { Intake } from './intake/intake.js';
+import { forwardSambaObject } from './capture/samba-forward.js';
 import { listenIntake, type IntakeListener } from './intake/intake-server.js';
 import { EV } from './journal/catalogue.js';
 import { Journal } from './journal/journal.js';
@@ -123,6 +124,8 @@ export async function startAgent(loaded: LoadedConfig, opts: AgentOptions = {}):
     targets: () => cfg().targets.map((t) => t.name),
     onCommitted: (changes) => delivery.committed(changes),
     dc: () => cfg().agent.dc,
+    // The native Samba hook hands over raw LDIF; the agent decides (docs/operations-samba.md#the-hook).
+    sambaForward: (ldif, submit) => forwardSambaObject(ldif, { send: submit }),
   });
   let listener: IntakeListener;
   try {

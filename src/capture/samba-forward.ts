@@ -33,7 +33,7 @@ export interface ForwardOptions {
  * `done: false` → print `message` to stderr and exit non-zero: syncpasswords stops WITHOUT advancing its cache,
  * so the object is handed over again when it restarts (nothing is lost; docs/operations-samba.md#the-done-exit-protocol-and-why-a-failure-loses-nothing).
  */
-export type ForwardOutcome = { done: true; line: string } | { done: false; message: string };
+export type ForwardOutcome = { done: true; line: string } | { done: false; /** stable error code, also at the end of message */ code: string; message: string };
 
 /**
  * Decides and forwards. Calls without a password change (disable, rename, UPN change, the first run over every
@@ -47,7 +47,8 @@ export async function forwardSambaObject(ldif: Buffer, opts: ForwardOptions): Pr
     entry = parseLdifEntry(ldif);
   } catch (err) {
     const e = err as Error & { code?: string };
-    return { done: false, message: `syncpasswords handed over invalid LDIF: ${e.message} [${e.code ?? LdifError.code}]` };
+    const code = e.code ?? LdifError.code;
+    return { done: false, code, message: `syncpasswords handed over invalid LDIF: ${e.message} [${code}]` };
   }
   let result;
   try {
@@ -59,7 +60,7 @@ export async function forwardSambaObject(ldif: Buffer, opts: ForwardOptions): Pr
   if (result.kind === 'skip') {
     const frame = { v: 1, type: 'skip', source: 'samba', ...dcField(opts), reason: result.reason, ...(result.account ? { account: result.account.slice(0, 256) } : {}) };
     const reply = await ask(opts, encodeIntakeFrame(frame)!);
-    if (!reply.ok) return { done: false, message: refusedBy('skip report', result.account, reply) };
+    if (!reply.ok) return { done: false, code: reply.code, message: refusedBy('skip report', result.account, reply) };
     return { done: true, line: `DONE-EXIT: skip ${result.reason}${result.account ? ` ${printableAccount(result.account)}` : ''}` };
   }
 
@@ -74,7 +75,7 @@ export async function forwardSambaObject(ldif: Buffer, opts: ForwardOptions): Pr
       note = ' (attributes left out: frame too large)';
       bytes = encodeIntakeFrame(frame);
     }
-    if (!bytes) return { done: false, message: `the change for ${printableAccount(frame.account)} does not fit in one intake frame [E_FRAME_TOO_LARGE]` };
+    if (!bytes) return { done: false, code: FrameTooLargeError.code, message: `the change for ${printableAccount(frame.account)} does not fit in one intake frame [${FrameTooLargeError.code}]` };
     const reply = await ask(opts, bytes);
     if (reply.ok) {
       const kvno = frame.version?.kvno === undefined ? '' : ` kvno=${frame.version.kvno}`;
@@ -83,7 +84,7 @@ export async function forwardSambaObject(ldif: Buffer, opts: ForwardOptions): Pr
     // A refusal is the agent's final word on this account (krbtgt, computer, …) and already journaled (2001):
     // failing would stop syncpasswords on this object forever. Any other error may pass: fail, retry later.
     if (reply.code === RefusedChangeError.code) return { done: true, line: `DONE-EXIT: refused ${printableAccount(frame.account)}` };
-    return { done: false, message: refusedBy('change', frame.account, reply) };
+    return { done: false, code: reply.code, message: refusedBy('change', frame.account, reply) };
   } finally {
     frame.password = '';
   }

@@ -26,8 +26,6 @@ Usage:
   pwsync report mapping --config FILE [--format csv|json] [--out FILE]
                                                  read-only: is every in-scope AD user found at each target
                                                  by the external ID delivery computes? (and the reverse)
-  pwsync samba-hook [--socket PATH | --config FILE] [--dc NAME] [--timeout MS]
-                                                 the syncpasswords --script hook (Samba AD DC)
   pwsync samba setup --config FILE [--smb-conf F] [--cache-ldb F] [--hook F] [--gnupghome D] [--init]
                                                  check a Samba DC and initialise the syncpasswords cache
   pwsync help
@@ -53,7 +51,6 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
     }
     return (await import('./report-coverage.js')).reportCoverageCommand(rest);
   },
-  'samba-hook': async () => (await import('./samba-hook.js')).sambaHookCommand,
   samba: async () => (await import('./samba-setup.js')).sambaCommand,
 };
 

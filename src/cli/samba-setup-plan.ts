@@ -1,5 +1,5 @@
-// What `pwsync samba setup` asks samba-tool for: the syncpasswords attributes, the hook wrapper script and the
-// cache-initialisation arguments, plus reading back an existing cache. Pure; never touches a password.
+// What `pwsync samba setup` asks samba-tool for: the syncpasswords attributes and the cache-initialisation
+// arguments, plus reading back an existing cache. Pure; never touches a password.
 
 import { parseLdifEntry } from '../capture/ldif.js';
 
@@ -45,35 +45,9 @@ export function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-export interface HookWrapperInput {
-  /** Absolute path of the node binary. */
-  node: string;
-  /** Absolute path of dist/src/cli/main.js. */
-  mainJs: string;
-  socket: string;
-  /** agent.dc, when configured: names the DC in every frame (the agent falls back to its own agent.dc anyway). */
-  dc?: string;
-}
-
-/**
- * The script given to `--script`. syncpasswords runs it with `Popen(path)`: no arguments and no shell splitting
- * (samba/netcmd/user.py stores `os.path.abspath(script)` and refuses a path that does not exist), so the command
- * line with the socket lives here. `--no-warnings`: a Node warning printed before `DONE-EXIT: ` would count as a
- * hook failure and stop the sync.
- */
-export function hookWrapperScript(w: HookWrapperInput): string {
-  return `#!/bin/sh
-# pwsync Samba capture hook, written by \`pwsync samba setup --init\`.
-# samba-tool user syncpasswords runs this once per changed object with the object's LDIF on stdin. Its output must
-# start with "DONE-EXIT: " (pwsync prints that only after the agent committed the change); anything else stops
-# syncpasswords, which then resumes from its cache at the same object when restarted. Never prints the password.
-exec ${shellQuote(w.node)} --no-warnings ${shellQuote(w.mainJs)} samba-hook --socket ${shellQuote(w.socket)}${w.dc ? ` --dc ${shellQuote(w.dc)}` : ''}
-`;
-}
-
 export interface CacheSettings {
   attributes: readonly string[];
-  /** Absolute path of the hook wrapper. */
+  /** Absolute path of the hook (pwsync's native libexec/pwsync-samba-hook). */
   script: string;
   decryptSambaGpg: boolean;
 }

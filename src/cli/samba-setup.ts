@@ -1,21 +1,25 @@
 // `pwsync samba setup`: checks a Samba AD DC for everything the syncpasswords capture needs and, with --init,
-// writes the hook wrapper and initialises the syncpasswords cache. Prints one PASS/WARN/FAIL line per item, each
+// initialises the syncpasswords cache with pwsync's native hook as its --script. Prints one PASS/WARN/FAIL line per item, each
 // FAIL with its fix. Never reads, prints or passes a password.
 
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fail, parseWithPositionals } from './args.js';
+import { checkSocketTrust } from '../capture/socket-trust.js';
 import {
-  cacheDifferences, cacheInitArgs, hookWrapperScript, shellQuote, storePlaintextIsOn, syncLoopArgs, syncpasswordsAttributes,
+  cacheDifferences, cacheInitArgs, shellQuote, storePlaintextIsOn, syncLoopArgs, syncpasswordsAttributes,
   type CacheSettings,
 } from '../cli/samba-setup-plan.js';
 
 const USAGE = `usage: pwsync samba setup --config FILE [--secret FILE] [--smb-conf PATH] [--cache-ldb PATH]
                           [--hook PATH] [--gnupghome DIR] [--init]`;
-const DEFAULT_HOOK = '/usr/local/libexec/pwsync-samba-hook';
+/** Where the package (and `npm run build:hook` in a source tree) puts the native hook: <install>/libexec. */
+const DEFAULT_HOOK = fileURLToPath(new URL('../../libexec/pwsync-samba-hook', import.meta.url));
+/** The socket the hook uses without PWSYNC_SOCKET (DEFAULT_SOCKET in native/samba-hook/pwsync-samba-hook.c). */
+export const HOOK_DEFAULT_SOCKET = '/run/pwsync/intake.sock';
 const CACHE_NAME = 'pwsync-syncpasswords.ldb';
 
 type Verdict = 'PASS' | 'WARN' | 'FAIL';
@@ -73,13 +77,11 @@ async function setup(o: SetupOptions): Promise<number> {
 
   // 2. config: the agent's socket and the targets' external-ID attributes.
   let socket: string | undefined;
-  let agentDc: string | undefined;
   let attributes: string[] | undefined;
   try {
     const { loadConfig } = await import('../config/load.js');
     const loaded = loadConfig(o.config, o.secret);
     socket = loaded.config.agent.intake.socket;
-    agentDc = loaded.config.agent.dc;
     attributes = syncpasswordsAttributes(loaded.config.targets.map((t) => t.attribute.user.ad_bind.externalId));
     say('PASS', 'config', `${loaded.configPath} (intake socket ${socket})`);
   } catch (err) {
@@ -145,23 +147,25 @@ async function setup(o: SetupOptions): Promise<number> {
     else say('WARN', 'agent', `nothing listens on ${socket}`, 'start pwsync-agent.service before pwsync-syncpasswords.service');
   }
 
-  // 8. the hook wrapper (syncpasswords runs --script without arguments, so the command line lives in a script)
-  const mainJs = fileURLToPath(new URL('./main.js', import.meta.url));
-  const wrapper = socket ? hookWrapperScript({ node: process.execPath, mainJs, socket, dc: agentDc }) : undefined;
+  // 8. the hook: pwsync's native program itself is the --script (syncpasswords runs it without arguments; it finds
+  // the agent at its built-in socket path or $PWSYNC_SOCKET, docs/operations-samba.md#the-hook).
   const privateDir = await param('private dir');
   const cacheLdb = path.resolve(privateDir ?? '/var/lib/samba/private', o.cacheLdb ?? CACHE_NAME);
-  if (wrapper) {
-    const current = existsSync(o.hook) ? readFileSync(o.hook, 'utf8') : undefined;
-    if (current === wrapper) say('PASS', 'hook', `${o.hook} runs ${mainJs} samba-hook --socket ${socket}`);
-    else if (o.init && failures === 0) {
-      mkdirSync(path.dirname(o.hook), { recursive: true, mode: 0o755 });
-      writeFileSync(`${o.hook}.tmp`, wrapper, { mode: 0o755 });
-      chmodSync(`${o.hook}.tmp`, 0o755);
-      renameSync(`${o.hook}.tmp`, o.hook);
-      say('PASS', 'hook', `wrote ${o.hook} (runs ${mainJs} samba-hook --socket ${socket})`);
-    } else
-      say('FAIL', 'hook', current === undefined ? `${o.hook} does not exist` : `${o.hook} differs from what this pwsync would write`,
-        'run `pwsync samba setup --init` (with the same --hook)');
+  const hookProblem = hookFileProblem(o.hook);
+  if (hookProblem) say('FAIL', 'hook', hookProblem, "install pwsync's libexec/pwsync-samba-hook from the package (from a source tree: `npm run build:hook`), or give its path with --hook");
+  else say('PASS', 'hook', `${o.hook} (pwsync's native hook)`);
+  if (socket !== undefined) {
+    if (socket === HOOK_DEFAULT_SOCKET) say('PASS', 'hook socket', `the hook's built-in socket ${HOOK_DEFAULT_SOCKET} is agent.intake.socket`);
+    else if (process.env.PWSYNC_SOCKET === socket)
+      say('PASS', 'hook socket', `PWSYNC_SOCKET=${socket} in this environment (pwsync-syncpasswords.service must set it too)`);
+    else
+      say('WARN', 'hook socket', `agent.intake.socket is ${socket}, not the hook's built-in ${HOOK_DEFAULT_SOCKET}`,
+        `set Environment=PWSYNC_SOCKET=${socket} in pwsync-syncpasswords.service (systemctl edit pwsync-syncpasswords)`);
+    try {
+      checkSocketTrust(socket);
+    } catch (err) {
+      say('FAIL', 'hook socket', (err as Error).message, 'let only the agent\'s user own the socket and its directory (systemd RuntimeDirectory=pwsync)');
+    }
   }
 
   // 9. the syncpasswords cache: --attributes, --script and --decrypt-samba-gpg are fixed when it is initialised.
@@ -194,6 +198,21 @@ async function setup(o: SetupOptions): Promise<number> {
       `\nReady. The sync loop (pwsync-syncpasswords.service) runs:\n  samba-tool ${syncLoopArgs(o.smbConf, cacheLdb).map(shellQuote).join(' ')}\n`,
     );
   return summary(failures);
+}
+
+/** Why `file` cannot be the hook syncpasswords runs as root, or undefined. */
+function hookFileProblem(file: string): string | undefined {
+  let st;
+  try {
+    st = statSync(file);
+  } catch {
+    return `${file} does not exist`;
+  }
+  if (!st.isFile() || (st.mode & 0o111) === 0) return `${file} is not an executable file`;
+  if ((st.mode & 0o022) !== 0) return `${file} is writable by other users, and syncpasswords runs it as root`;
+  const uid = process.getuid?.() ?? 0;
+  if (st.uid !== 0 && st.uid !== uid) return `${file} belongs to uid ${st.uid}, and syncpasswords runs it as root`;
+  return undefined;
 }
 
 function summary(failures: number): number {

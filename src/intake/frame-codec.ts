@@ -4,6 +4,16 @@
 import { FrameTooLargeError } from '../errors.js';
 
 export const MAX_FRAME_BYTES = 64 * 1024;
+/**
+ * The Samba hook's frame (native/samba-hook): its payload is this tag, then the object's LDIF exactly as
+ * syncpasswords wrote it; the agent parses it (src/capture/samba-forward.ts) and answers with one line of text
+ * (encodeTextFrame), not JSON, so the hook stays a few lines of C. A JSON payload starts with "{", never with "P".
+ */
+export const SAMBA_LDIF_TAG = Buffer.from('PWSYNC-SAMBA-LDIF/1\n', 'latin1');
+/** The largest LDIF the hook hands over (the C hook's MAX_LDIF_BYTES; a unit test keeps them equal). */
+export const MAX_SAMBA_LDIF_BYTES = MAX_FRAME_BYTES - SAMBA_LDIF_TAG.length;
+/** The longest reply line the hook accepts (the C hook's MAX_REPLY_BYTES). */
+export const MAX_SAMBA_REPLY_BYTES = 4096;
 /** The longest password a frame may carry, in UTF-16 code units (as zod's max and JavaScript's length count them). */
 export const MAX_PASSWORD_CHARS = 1024;
 
@@ -89,6 +99,21 @@ export function encodeFrame(message: unknown): Buffer {
   const out = Buffer.alloc(4 + len);
   out.writeUInt32LE(len, 0);
   out.write(json, 4, 'utf8');
+  return out;
+}
+
+/** A payload of the Samba hook's frame type (SAMBA_LDIF_TAG, then the LDIF). */
+export function isSambaLdifPayload(payload: Buffer): boolean {
+  return payload.length >= SAMBA_LDIF_TAG.length && payload.subarray(0, SAMBA_LDIF_TAG.length).equals(SAMBA_LDIF_TAG);
+}
+
+/** The reply to a Samba LDIF frame: one line of UTF-8 text, cut to MAX_SAMBA_REPLY_BYTES, length-prefixed. */
+export function encodeTextFrame(line: string): Buffer {
+  let body = Buffer.from(line.replace(/[\r\n]+/g, ' '), 'utf8');
+  if (body.length > MAX_SAMBA_REPLY_BYTES) body = Buffer.from(body.subarray(0, MAX_SAMBA_REPLY_BYTES).toString('utf8').replace(/\uFFFD$/, ''), 'utf8');
+  const out = Buffer.alloc(4 + body.length);
+  out.writeUInt32LE(body.length, 0);
+  body.copy(out, 4);
   return out;
 }
 

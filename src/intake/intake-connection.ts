@@ -2,8 +2,18 @@
 // coded error. A bad frame gets an error reply and the connection is closed; nothing here can crash the agent.
 
 import type { Socket } from 'node:net';
-import { PwsyncError, FrameError, errorCode } from '../errors.js';
+import { PwsyncError, FrameError, InternalError, errorCode } from '../errors.js';
 import { FrameReader, encodeFrame, parseFrame, type ChangeFrame, type IntakeReply, type SkipFrame } from './frame.js';
+import { SAMBA_LDIF_TAG, encodeTextFrame, isSambaLdifPayload } from './frame-codec.js';
+
+/**
+ * What the agent answers the Samba hook for one object: `line` starts with `DONE-EXIT: ` only when the object was
+ * committed (or its skip recorded); otherwise it is the reason, and the hook fails so syncpasswords retries.
+ */
+export interface SambaObjectOutcome {
+  done: boolean;
+  line: string;
+}
 
 export interface IntakeHandler {
   /** Commits the change durably and returns its id; throws a PwsyncError (refused, storage) otherwise. */
@@ -12,6 +22,46 @@ export interface IntakeHandler {
   skipped?(frame: SkipFrame): void;
   /** Told about frames that never became a change (for the journal and metrics). */
   frameRejected(err: PwsyncError, peer: string): void;
+  /**
+   * One object from the native Samba hook, as raw LDIF (the caller wipes it afterwards). Decides, commits, and
+   * resolves with the reply line only after the commit. Absent: such frames are refused.
+   */
+  sambaObject?(ldif: Buffer): Promise<SambaObjectOutcome>;
+}
+
+/** The reply to one decoded frame: a change is acked only after intake.accept committed it. Wipes the password. */
+export async function answerFrame(intake: IntakeHandler, frame: ChangeFrame | SkipFrame): Promise<IntakeReply> {
+  if (frame.type === 'skip') {
+    intake.skipped?.(frame);
+    return { v: 1, ok: true, id: '' };
+  }
+  try {
+    const { id } = await intake.accept(frame);
+    return { v: 1, ok: true, id };
+  } catch (err) {
+    return errorReply(err);
+  } finally {
+    frame.password = '';
+  }
+}
+
+/** The same answer for an encoded frame handed over inside the agent (the Samba hook's objects); wipes the bytes. */
+export async function answerEncodedFrame(intake: IntakeHandler, bytes: Buffer, peer: string): Promise<IntakeReply> {
+  let frame: ChangeFrame | SkipFrame;
+  try {
+    frame = parseFrame(bytes.subarray(4));
+  } catch (err) {
+    if (err instanceof FrameError) intake.frameRejected(err, peer);
+    return errorReply(err);
+  } finally {
+    bytes.fill(0);
+  }
+  return answerFrame(intake, frame);
+}
+
+function errorReply(err: unknown): IntakeReply {
+  const e = err instanceof PwsyncError ? err : undefined;
+  return { v: 1, ok: false, code: errorCode(err), message: e ? e.message : 'internal error' };
 }
 
 const IDLE_TIMEOUT_MS = 30_000;
@@ -52,10 +102,9 @@ export function serveIntakeConnection(socket: Socket, intake: IntakeHandler, pee
   };
 
   const fail = (err: unknown, closeAfter: boolean) => {
-    const e = err instanceof PwsyncError ? err : undefined;
     if (closeAfter) closing = true;
-    if (e instanceof FrameError) intake.frameRejected(e, peer);
-    reply({ v: 1, ok: false, code: errorCode(err), message: e ? e.message : 'internal error' }, closeAfter);
+    if (err instanceof FrameError) intake.frameRejected(err, peer);
+    reply(errorReply(err), closeAfter);
   };
 
   socket.on('data', (chunk: Buffer) => {
@@ -79,6 +128,10 @@ export function serveIntakeConnection(socket: Socket, intake: IntakeHandler, pee
       frameTimer.unref?.();
     }
     for (const payload of payloads) {
+      if (isSambaLdifPayload(payload)) {
+        queueSambaObject(payload);
+        continue;
+      }
       // Frames of one connection are answered in order; parse now so the payload buffer can be wiped at once.
       let frame: ChangeFrame | SkipFrame | undefined;
       let parseErr: unknown;
@@ -95,29 +148,48 @@ export function serveIntakeConnection(socket: Socket, intake: IntakeHandler, pee
           return;
         }
         if (!frame) return fail(parseErr, true);
-        if (frame.type === 'skip') {
-          intake.skipped?.(frame);
-          return reply({ v: 1, ok: true, id: '' }, false);
-        }
-        try {
-          const { id } = await intake.accept(frame);
-          reply({ v: 1, ok: true, id }, false);
-        } catch (err) {
-          fail(err, false);
-        } finally {
-          frame.password = '';
-        }
+        const r = await answerFrame(intake, frame);
+        reply(r, false);
       };
-      inProgress++;
-      queue = queue.then(async () => {
-        try {
-          await handle();
-        } finally {
-          inProgress--;
-        }
-      });
+      enqueue(handle);
     }
   });
+
+  const enqueue = (handle: () => Promise<void>) => {
+    inProgress++;
+    queue = queue.then(async () => {
+      try {
+        await handle();
+      } finally {
+        inProgress--;
+      }
+    });
+  };
+
+  /** The native Samba hook's frame: raw LDIF in, one text line out (docs/operations-samba.md#the-hook). */
+  const queueSambaObject = (payload: Buffer) => {
+    const ldif = Buffer.from(payload.subarray(SAMBA_LDIF_TAG.length));
+    payload.fill(0);
+    enqueue(async () => {
+      try {
+        if (closed || closing) return;
+        let outcome: SambaObjectOutcome;
+        try {
+          outcome = intake.sambaObject
+            ? await intake.sambaObject(ldif)
+            : { done: false, line: `this agent does not take Samba objects [${FrameError.code}]` };
+        } catch {
+          outcome = { done: false, line: `internal error while handling the object [${InternalError.code}]` };
+        }
+        if (closed) return;
+        // Never a DONE-EXIT line unless the object was committed: the hook prints what it gets.
+        const line = outcome.done ? outcome.line : outcome.line.replace(/^DONE-EXIT: /, '');
+        socket.write(encodeTextFrame(line));
+      } finally {
+        ldif.fill(0);
+      }
+    });
+  };
   return {
     get busy() {
       return inProgress > 0;

@@ -2,13 +2,22 @@
 // then acknowledges. Journals every decision; never journals the password.
 
 import os from 'node:os';
-import { RefusedChangeError, StorageError, type PwsyncError } from '../errors.js';
+import { FrameTooLargeError, LdifError, RefusedChangeError, StorageError, type PwsyncError } from '../errors.js';
 import { EV } from '../journal/catalogue.js';
 import type { Journal } from '../journal/journal.js';
 import type { InsertResult, Outbox } from '../outbox/store.js';
 import { refusalFor } from './account-filter.js';
-import type { ChangeFrame, SkipFrame } from './frame.js';
-import type { IntakeHandler } from './intake-connection.js';
+import type { ChangeFrame, IntakeReply, SkipFrame } from './frame.js';
+import { answerEncodedFrame, type IntakeHandler, type SambaObjectOutcome } from './intake-connection.js';
+
+/**
+ * Turns one syncpasswords object (raw LDIF) into frames and hands each to `submit`, which answers like the intake
+ * socket would (src/capture/samba-forward.ts). Injected by the agent: the decision is capture logic, not intake's.
+ */
+export type SambaForward = (
+  ldif: Buffer,
+  submit: (bytes: Buffer) => Promise<IntakeReply>,
+) => Promise<{ done: true; line: string } | { done: false; code: string; message: string }>;
 
 /** A change intake committed and acked: what delivery needs to know of it beyond its rows. */
 export interface CommittedChange {
@@ -30,6 +39,8 @@ export interface IntakeOptions {
    * authoritative), else what the frame says, else this host's name.
    */
   dc?: () => string | undefined;
+  /** Handles the native Samba hook's objects; without it the agent refuses them. */
+  sambaForward?: SambaForward;
 }
 
 export class Intake implements IntakeHandler {
@@ -108,6 +119,21 @@ export class Intake implements IntakeHandler {
     });
   }
 
+  /**
+   * One object from the native Samba hook: decided by `sambaForward`, its frame validated and committed exactly like
+   * a socket frame (answerEncodedFrame → accept), so the DONE-EXIT line exists only after the commit.
+   */
+  async sambaObject(ldif: Buffer): Promise<SambaObjectOutcome> {
+    const forward = this.opts.sambaForward;
+    if (!forward) return { done: false, line: 'this agent does not take Samba objects' };
+    const outcome = await forward(ldif, (bytes) => answerEncodedFrame(this, bytes, SAMBA_HOOK_PEER));
+    if (outcome.done) return outcome;
+    // An object the hook can never hand over as it is (syncpasswords retries it until an operator acts): loud.
+    if (outcome.code === LdifError.code || outcome.code === FrameTooLargeError.code)
+      this.frameRejected(outcome.code === LdifError.code ? new LdifError(withoutCode(outcome.message)) : new FrameTooLargeError(withoutCode(outcome.message)), SAMBA_HOOK_PEER);
+    return { done: false, line: outcome.message };
+  }
+
   skipped(frame: SkipFrame): void {
     this.journal.write(EV.hookSkipped, { account: frame.account, reason: frame.reason, source: frame.source, dc: this.dcOf(frame) });
   }
@@ -119,4 +145,11 @@ export class Intake implements IntakeHandler {
   frameRejected(err: PwsyncError, peer: string): void {
     this.journal.write(EV.intakeFrameRejected, { code: err.code, error: err.message, peer });
   }
+}
+
+/** The peer named in events for objects of the native Samba hook. */
+const SAMBA_HOOK_PEER = 'samba-hook';
+
+function withoutCode(message: string): string {
+  return message.replace(/ \[E_[A-Z0-9_]+\]$/, '');
 }

@@ -35,7 +35,6 @@ describe('usage errors never echo an unexpected argument (#6)', () => {
     ['run', `-${SECRET}`],
     ['queue', 'list', '--config', '/x', `--state`, SECRET],
     ['report', 'coverage', SECRET],
-    ['samba-hook', SECRET],
     ['samba', 'setup', SECRET],
     ['emulate', SECRET],
     ['demo', SECRET],
