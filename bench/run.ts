@@ -39,8 +39,8 @@ const want = (n: number) => !only || only.has(n);
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
 const sizes = smoke
-  ? { intake: 200, intake1: 50, warmup: 10, deliveryMax: 40, secondsAtLimit: 0.3, minChanges: 5, incumbent: 2, e2e: 5, e2eLdap: 3, pending: 1000, startupRuns: 1, sambaRuns: 2 }
-  : { intake: 10_000, intake1: 2_000, warmup: 200, deliveryMax: 20_000, secondsAtLimit: 30, minChanges: 100, incumbent: 200, e2e: 200, e2eLdap: 100, pending: 100_000, startupRuns: 10, sambaRuns: 20 };
+  ? { intake: 200, intake1: 50, warmup: 10, deliveryMax: 40, secondsAtLimit: 0.3, minChanges: 5, incumbent: 2, e2e: 5, e2eLdap: 3, pending: 1000, startupRuns: 1, sambaRuns: 2, sambaUsers: 5 }
+  : { intake: 10_000, intake1: 2_000, warmup: 200, deliveryMax: 20_000, secondsAtLimit: 30, minChanges: 100, incumbent: 200, e2e: 200, e2eLdap: 100, pending: 100_000, startupRuns: 10, sambaRuns: 20, sambaUsers: 1000 };
 if (values['delivery-max']) sizes.deliveryMax = Number(values['delivery-max']);
 if (values['seconds-at-limit']) sizes.secondsAtLimit = Number(values['seconds-at-limit']);
 
@@ -102,8 +102,8 @@ async function main(): Promise<void> {
     results.startup = [await benchStartup({ runs: sizes.startupRuns, backlog: 0 }), await benchStartup({ runs: Math.min(3, sizes.startupRuns), backlog: sizes.pending })];
   }
   if (want(6)) {
-    log('§6 samba path: hook start-up');
-    results.samba = await benchSamba({ runs: sizes.sambaRuns });
+    log(`§6 samba path: ${sizes.sambaUsers} users through syncpasswords with a no-op hook and with pwsync's`);
+    results.samba = await benchSamba({ dc: dcFound.dc, users: sizes.sambaUsers, aloneRuns: sizes.sambaRuns, log });
   }
   results.durationS = (Date.now() - started) / 1000;
   writeOutputs(results);

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // `npm run package:linux`: the production artefact for a Samba AD DC (or any Linux host running the agent):
 // dist/pwsync-<version>-linux-x64-node<major>.tar.gz holding the compiled agent and CLI, the production
-// dependencies already built for this Node.js major (better-sqlite3 is a native addon), a launcher, the systemd
-// units, the docs, third-party licence notices and a SHA-256 list. Installing it needs no compiler, no TypeScript
+// dependencies already built for this Node.js major (better-sqlite3 is a native addon), a launcher, the native
+// Samba hook (libexec/pwsync-samba-hook, compiled here with the system gcc), the systemd units, the docs, third-party licence notices and a SHA-256 list. Installing it needs no compiler, no TypeScript
 // and no network: see docs/operations-samba.md §2. Never packs the emulator, tests, benchmarks or dev dependencies.
 
 import { spawnSync } from 'node:child_process';
@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildSambaHook } from './build-samba-hook.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
@@ -84,6 +85,10 @@ exec "\${PWSYNC_NODE:-node}" "$here/../lib/cli/main.js" "$@"
 `,
 );
 chmodSync(join(stage, 'bin', 'pwsync'), 0o755);
+// The program syncpasswords runs once per changed object (docs/operations-samba.md#the-hook).
+const hookProblem = buildSambaHook(join(stage, 'libexec', 'pwsync-samba-hook'));
+if (hookProblem) fail(`the Samba hook: ${hookProblem}`);
+chmodSync(join(stage, 'libexec', 'pwsync-samba-hook'), 0o755);
 cpSync(join(root, 'deploy', 'samba'), join(stage, 'deploy', 'samba'), { recursive: true });
 cpSync(join(root, 'docs'), join(stage, 'docs'), { recursive: true });
 cpSync(join(root, 'README.md'), join(stage, 'README.md'));

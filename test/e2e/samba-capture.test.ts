@@ -1,5 +1,5 @@
-// Samba capture end to end: the real DC's `samba-tool user syncpasswords` runs the real `pwsync samba-hook`
-// (installed by the real `pwsync samba setup --init`) against a real agent and the IIJ emulator. Every way a
+// Samba capture end to end: the real DC's `samba-tool user syncpasswords` runs pwsync's native hook (built with the
+// system gcc; the cache initialised by the real `pwsync samba setup --init`) against a real agent and the IIJ emulator. Every way a
 // password changes on a Samba DC, both cleartext sources (GPG key and reversible encryption), what must never
 // travel, at-least-once re-delivery without a second request, agent outage, malformed input, and no leak.
 
@@ -14,6 +14,7 @@ import {
   sambaDcForSuite, createUser, setPassword, setAttribute, disableUser, findDn, sambaTool, uniqueName, type SambaDcInfo,
 } from '../support/samba.js';
 import { CLI, makeStack, spawnAgent, waitForJournal, readJournal, filesContaining, type ChildAgent, type Stack } from '../support/stack.js';
+import { nativeSambaHook } from '../support/samba-hook.js';
 import type { JournalEntry } from '../../src/journal/journal.js';
 
 /** Only users carrying this run's description are in scope, so the first syncpasswords run over the shared DC's
@@ -60,15 +61,18 @@ function runProcess(cmd: string, args: string[], opts: { input?: Buffer | string
   });
 }
 
+/** The agent's socket for the hook: syncpasswords passes its environment on, as pwsync-syncpasswords.service does. */
+let hookSocket = '';
+
 function dcEnv(dc: SambaDcInfo): NodeJS.ProcessEnv {
-  return { ...process.env, GNUPGHOME: dc.gnupgHome, KRB5_CONFIG: dc.krb5Conf, PYTHONDONTWRITEBYTECODE: '1' };
+  return { ...process.env, GNUPGHOME: dc.gnupgHome, KRB5_CONFIG: dc.krb5Conf, PYTHONDONTWRITEBYTECODE: '1', PWSYNC_SOCKET: hookSocket };
 }
 
 /** One-shot drain: exits when caught up (rc 0), or rc 255 when the hook failed. */
 /**
- * One drain of syncpasswords. The first run over a fresh cache calls the hook (one Node start) for every user of the
- * DC, so its duration grows with the users other test files created on the shared DC: allow it 10 minutes; a hung
- * run is still killed.
+ * One drain of syncpasswords. The first run over a fresh cache calls the hook for every user of the DC, so its
+ * duration grows with the users other test files created on the shared DC: allow it 10 minutes; a hung run is
+ * still killed.
  */
 function syncOnce(dc: SambaDcInfo, cache: string): Promise<Proc> {
   return runProcess('samba-tool', ['user', 'syncpasswords', '-s', dc.smbConf, `--cache-ldb=${cache}`, '--no-wait'], { env: dcEnv(dc), timeoutMs: 600_000 });
@@ -167,8 +171,9 @@ describe('Samba syncpasswords capture end to end', () => {
     secrets.push(stack.token, dc.readerPassword, dc.adminPassword);
     journal = path.join(stack.dir, 'data', 'journal.jsonl');
     socket = path.join(stack.dir, 'intake.sock');
+    hookSocket = socket;
     work = mkdtempSync(path.join(os.tmpdir(), 'pwsync-samba-'));
-    hook = path.join(work, 'pwsync-samba-hook');
+    hook = nativeSambaHook()!;
     cache = path.join(work, 'gpg-cache.ldb');
     const ts = since();
     agent = startAgent();
@@ -186,22 +191,26 @@ describe('Samba syncpasswords capture end to end', () => {
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  test('`pwsync samba setup --init` checks the DC, writes the hook wrapper and initialises the cache', async (t) => {
+  test('`pwsync samba setup --init` checks the DC and the hook and initialises the cache with the hook as --script', async (t) => {
     if (!dc) return t.skip();
     const args = [CLI, 'samba', 'setup', '--config', stack.configFile, '--smb-conf', dc.smbConf, '--cache-ldb', cache, '--hook', hook, '--gnupghome', dc.gnupgHome];
     const init = await runProcess(process.execPath, [...args, '--init'], { env: dcEnv(dc) });
     assert.equal(init.code, 0, init.output);
-    for (const item of ['root', 'config', 'samba-tool', 'smb.conf', 'cleartext', 'gpg secret key', 'python3-gpg', 'agent', 'hook', 'syncpasswords cache'])
+    for (const item of ['root', 'config', 'samba-tool', 'smb.conf', 'cleartext', 'gpg secret key', 'python3-gpg', 'agent', 'hook', 'hook socket', 'syncpasswords cache'])
       assert.match(init.output, new RegExp(`^PASS ${item}: `, 'm'), `PASS ${item}\n${init.output}`);
     assert.doesNotMatch(init.output, /^FAIL /m);
     // What setup cannot see (the daemon's keyring: samba's process title overwrites /proc/<pid>/environ) is never a PASS.
     assert.match(init.output, /^WARN samba daemon GNUPGHOME: not verified: /m);
     assert.doesNotMatch(init.output, /^PASS samba daemon GNUPGHOME/m);
-    // The cache holds exactly pwsync's attributes and the wrapper as script (cacheDifferences is unit-tested).
+    // The cache holds exactly pwsync's attributes and the native hook as script (cacheDifferences is unit-tested).
     const again = await runProcess(process.execPath, args, { env: dcEnv(dc) });
     assert.equal(again.code, 0, again.output);
     assert.match(again.output, /^PASS syncpasswords cache: .* is initialised with the attributes and hook pwsync needs/m);
-    assert.match(readFileSync(hook, 'utf8'), /samba-hook --socket /);
+    // Without PWSYNC_SOCKET, a socket other than the hook's built-in one is named with the fix for the unit.
+    const noEnv = await runProcess(process.execPath, args, { env: { ...dcEnv(dc), PWSYNC_SOCKET: '' } });
+    assert.match(noEnv.output, /^WARN hook socket: agent\.intake\.socket is \S+intake\.sock, not the hook's built-in \/run\/pwsync\/intake\.sock — fix: set Environment=PWSYNC_SOCKET=/m);
+    const missing = await runProcess(process.execPath, [...args.slice(0, 9), '--hook', path.join(work, 'no-hook'), ...args.slice(11)], { env: dcEnv(dc) });
+    assert.match(missing.output, /^FAIL hook: \S+no-hook does not exist — fix: /m);
 
     // What is missing is named, one line per item, with the fix.
     const bad = await runProcess(process.execPath, [...args.slice(0, -2), '--gnupghome', path.join(work, 'no-such-gnupg')], { env: dcEnv(dc) });
@@ -384,7 +393,7 @@ describe('Samba syncpasswords capture end to end', () => {
     // The loop hands the object to the hook, which cannot reach the agent: it fails and the loop exits (rc 255).
     const code = await loop.exited;
     assert.notEqual(code, 0);
-    assert.match(loop.output, /pwsync samba-hook: cannot reach the agent/);
+    assert.match(loop.output, /pwsync-samba-hook: cannot reach the agent/);
     loop = undefined;
 
     const p2 = pw('down2');
@@ -394,7 +403,7 @@ describe('Samba syncpasswords capture end to end', () => {
     const stuck = await syncOnce(dc, cache);
     assert.equal(stuck.code, 255, stuck.output.slice(-2000));
     assert.ok(stuck.output.includes(`Call Popen[${hook}] for `), 'the hook was called');
-    assert.match(stuck.output, /pwsync samba-hook: cannot reach the agent/);
+    assert.match(stuck.output, /pwsync-samba-hook: cannot reach the agent/);
     assert.doesNotMatch(stuck.output, /DONE-EXIT: /);
 
     const ts = since();
@@ -454,9 +463,9 @@ describe('Samba syncpasswords capture end to end', () => {
       ['invalid UTF-8', Buffer.concat([Buffer.from('dn: CN=x\nsAMAccountName: '), Buffer.from([0xc3, 0x28]), Buffer.from('\n')])],
     ];
     for (const [label, input] of bad) {
-      const r = await runProcess(process.execPath, [CLI, 'samba-hook', '--socket', socket], { input });
+      const r = await runProcess(hook, [], { input, env: dcEnv(dc) });
       assert.equal(r.code, 1, `${label}: exit 1\n${r.output}`);
-      assert.match(r.output, /^pwsync samba-hook: syncpasswords handed over invalid LDIF: .*\[E_LDIF\]\n$|^pwsync samba-hook: the LDIF on stdin exceeds \d+ bytes \[E_LDIF\]\n$/, `${label}: ${r.output}`);
+      assert.match(r.output, /^pwsync-samba-hook: syncpasswords handed over invalid LDIF: .*\[E_LDIF\]\n$|^pwsync-samba-hook: the LDIF on stdin exceeds \d+ bytes: refused \[E_LDIF\]\n$/, `${label}: ${r.output}`);
       assert.ok(!r.output.includes(secret) && !r.output.includes(b64), `${label}: no secret in the output`);
     }
     // Fuzzed mutations of a valid entry (seeded, reproducible): any outcome but a crash, and never the password.
@@ -472,9 +481,9 @@ describe('Samba syncpasswords capture end to end', () => {
         else buf.copy(buf, at, at + 1);
       }
       const cut = rnd(4) === 0 ? buf.subarray(0, rnd(buf.length)) : buf;
-      const r = await runProcess(process.execPath, [CLI, 'samba-hook', '--socket', socket], { input: cut });
+      const r = await runProcess(hook, [], { input: cut, env: dcEnv(dc) });
       assert.ok(r.code === 0 || r.code === 1, `mutation ${i}: exit ${r.code}\n${r.output}`);
-      assert.ok(r.code === 0 ? r.output.startsWith('DONE-EXIT: ') : r.output.startsWith('pwsync samba-hook: '), `mutation ${i}: ${r.output}`);
+      assert.ok(r.code === 0 ? r.output.startsWith('DONE-EXIT: ') : r.output.startsWith('pwsync-samba-hook: '), `mutation ${i}: ${r.output}`);
       assert.doesNotMatch(r.output, /\n\s+at |TypeError|RangeError/, `mutation ${i}: no stack trace`);
       assert.ok(!r.output.includes(secret), `mutation ${i}: no secret in the output`);
     }

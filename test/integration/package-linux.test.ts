@@ -85,6 +85,11 @@ describe('production install on a Linux DC, as documented', () => {
     assert.ok(files.includes('node_modules/better-sqlite3/build/Release/better_sqlite3.node'), 'the SQLite addon comes built');
     assert.ok(files.includes('THIRD-PARTY-NOTICES.txt') && files.includes('SHA256SUMS'));
     assert.ok(files.includes('deploy/samba/pwsync-agent.service'));
+    // The native Samba hook, built for this machine: syncpasswords runs it without arguments.
+    assert.ok(files.includes('libexec/pwsync-samba-hook'), 'the Samba hook is shipped');
+    const hook = spawnSync(path.join(installed, 'libexec', 'pwsync-samba-hook'), ['--help'], { encoding: 'utf8' });
+    assert.equal(hook.status, 1);
+    assert.match(hook.stderr, /^pwsync-samba-hook: takes no arguments/);
     const forbidden = files.filter((f) => /^lib\/.*\.ts$|^node_modules\/(typescript|playwright-core|scimmy|express|@types)\/|^(emulator|test|bench)\/|^node_modules\/prebuild-install\/|better-sqlite3\/deps\//.test(f));
     assert.deepEqual(forbidden, []);
     const notices = readFileSync(path.join(installed, 'THIRD-PARTY-NOTICES.txt'), 'utf8');

@@ -17,9 +17,9 @@ test('attributes: the base set, each target external-ID attribute once, the clea
 
 test('init arguments: --decrypt-samba-gpg only with a GPG key; the script is one path (syncpasswords runs it without arguments)', () => {
   const attrs = syncpasswordsAttributes(['employeeID']);
-  assert.deepEqual(cacheInitArgs('/etc/samba/smb.conf', '/c.ldb', { attributes: attrs, script: '/usr/local/libexec/pwsync-samba-hook', decryptSambaGpg: true }), [
+  assert.deepEqual(cacheInitArgs('/etc/samba/smb.conf', '/c.ldb', { attributes: attrs, script: '/opt/pwsync/libexec/pwsync-samba-hook', decryptSambaGpg: true }), [
     'user', 'syncpasswords', '-s', '/etc/samba/smb.conf', '--cache-ldb-initialize', '--cache-ldb=/c.ldb', '--decrypt-samba-gpg',
-    `--attributes=${BASE},employeeID,virtualClearTextUTF8`, '--script=/usr/local/libexec/pwsync-samba-hook',
+    `--attributes=${BASE},employeeID,virtualClearTextUTF8`, '--script=/opt/pwsync/libexec/pwsync-samba-hook',
   ]);
   assert.ok(!cacheInitArgs('/s', '/c', { attributes: attrs, script: '/h', decryptSambaGpg: false }).includes('--decrypt-samba-gpg'));
 });
@@ -46,7 +46,7 @@ passwordAttribute: virtualClearTextUTF8
 passwordAttribute: isDeleted
 passwordAttribute: isRecycled
 samdbUrl: ldapi:///var/lib/samba/private/ldap_priv/ldapi
-syncCommand: /usr/local/libexec/pwsync-samba-hook
+syncCommand: /opt/pwsync/libexec/pwsync-samba-hook
 currentTime: 20261127132327.0Z
 dirsyncControl: dirsync:1:0:0:TVNEUwMAAACA8W58cn7dAQAAAAAAAAAAKAAAABoQAAAAAAAA
 
@@ -56,11 +56,11 @@ dirsyncControl: dirsync:1:0:0:TVNEUwMAAACA8W58cn7dAQAAAAAAAAAAKAAAABoQAAAAAAAA
 `;
 
 test('an existing cache is compared with what pwsync needs (as ldbsearch prints it)', () => {
-  const want = { attributes: syncpasswordsAttributes([]), script: '/usr/local/libexec/pwsync-samba-hook', decryptSambaGpg: true };
+  const want = { attributes: syncpasswordsAttributes([]), script: '/opt/pwsync/libexec/pwsync-samba-hook', decryptSambaGpg: true };
   assert.deepEqual(cacheDifferences(CACHE, want), []);
   assert.deepEqual(cacheDifferences(CACHE, { ...want, attributes: syncpasswordsAttributes(['employeeID']), script: '/other', decryptSambaGpg: false }), [
     'attributes missing: employeeID',
-    'script is /usr/local/libexec/pwsync-samba-hook, expected /other',
+    'script is /opt/pwsync/libexec/pwsync-samba-hook, expected /other',
     '--decrypt-samba-gpg is on, expected off',
   ]);
   assert.deepEqual(cacheDifferences(CACHE.replace('passwordAttribute: objectSid\n', 'passwordAttribute: virtualSSHA\n'), want), [
