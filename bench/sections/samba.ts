@@ -31,7 +31,9 @@ export interface SambaResult {
   /** first run after cache initialisation: one call per user */
   first?: { noop: SambaDrain; pwsync: SambaDrain };
   /** N resets, then a --no-wait drain of each cache */
-  resets?: { resetSeconds: number; noop: SambaDrain; pwsync: SambaDrain; ratio: number; deliveredSeconds: number; delivered: number; committed: number };
+  resets?: { resetSeconds: number; noop: SambaDrain; pwsync: SambaDrain; ratio: number; deliveredSeconds: number; delivered: number; committed: number;
+    /** a drain with nothing to hand over: samba-tool's own start-up, connect and cache work, paid once per drain */
+    emptyDrainSeconds: number; netRatio: number };
   /** the loop running (--daemon, pwsync's hook) while N resets happen: first reset → last delivery */
   daemon?: { resetSeconds: number; capturedSeconds: number; deliveredSeconds: number; delivered: number; perSecond: number };
   /** each hook spawned alone with one LDIF object on stdin, as syncpasswords spawns it */
@@ -39,7 +41,13 @@ export interface SambaResult {
   loadAvg: { start: number[]; end: number[] };
 }
 
-const NOOP_HOOK = '#!/bin/sh\necho "DONE-EXIT: noop"\n';
+/**
+ * The no-op hook: prints `DONE-EXIT: ` and nothing else, after the first line of input. Waiting for that line (the
+ * shell's builtin read, no extra process) matters: syncpasswords asserts that the script is still running right
+ * after Popen (`assert res is None` in run_sync_command), and a script that exits at once sometimes loses that race
+ * on a loaded machine, which kills the drain.
+ */
+const NOOP_HOOK = '#!/bin/sh\nread -r _\necho "DONE-EXIT: noop"\n';
 
 /** An object as syncpasswords hands it to --script (for the hooks run alone). */
 function ldif(i: number): string {
@@ -190,7 +198,7 @@ async function endToEnd(dc: DcInfo, dir: string, hook: string, noopHook: string,
     const r = await run('samba-tool', ['user', 'syncpasswords', '-s', paths.smbConf, `--cache-ldb=${cache}`, '--no-wait'], env);
     const seconds = (performance.now() - t0) / 1000;
     if (r.code !== 0) throw new Error(`syncpasswords ${label} failed (${String(r.code)}): ${r.output.slice(-500)}`);
-    const objects = (r.output.match(/^Call Popen\[/gm) ?? []).length;
+    const objects = (r.output.match(/Call Popen\[/g) ?? []).length;
     return { label, objects, seconds, perSecond: objects / seconds, load1: os.loadavg()[0]! };
   };
   const resetAll = async (): Promise<number> => {
@@ -233,9 +241,15 @@ async function endToEnd(dc: DcInfo, dir: string, hook: string, noopHook: string,
     const noop = await drain('resets, no-op hook', caches.noop);
     const tPw = performance.now();
     const pw = await drain("resets, pwsync's hook", caches.pwsync);
-    const committed = (await counts())['2000']! - (before['2000'] ?? 0);
+    const committed = ((await counts())['2000'] ?? 0) - (before['2000'] ?? 0);
     const delivered = (await waitCount(3000, (before['3000'] ?? 0) + n, 300_000)) - (before['3000'] ?? 0);
-    result.resets = { resetSeconds, noop, pwsync: pw, ratio: pw.perSecond / noop.perSecond, deliveredSeconds: (performance.now() - tPw) / 1000, delivered, committed };
+    const deliveredSeconds = (performance.now() - tPw) / 1000;
+    const empty = await drain('nothing to hand over', caches.noop);
+    const net = (d: SambaDrain) => d.objects / Math.max(0.001, d.seconds - empty.seconds);
+    result.resets = {
+      resetSeconds, noop, pwsync: pw, ratio: pw.perSecond / noop.perSecond, deliveredSeconds, delivered, committed,
+      emptyDrainSeconds: empty.seconds, netRatio: net(pw) / net(noop),
+    };
 
     log(`§6 samba: the loop running (--daemon) during ${n} resets`);
     const d = await run('samba-tool', ['user', 'syncpasswords', '-s', paths.smbConf, `--cache-ldb=${caches.pwsync}`, '--daemon', `--logfile=${daemonLog}`], env);
@@ -250,9 +264,9 @@ async function endToEnd(dc: DcInfo, dir: string, hook: string, noopHook: string,
     const captured = await waitCount(2000, (base['2000'] ?? 0) + n, 600_000);
     const capturedSeconds = (performance.now() - t1) / 1000;
     const deliveredD = (await waitCount(3000, (base['3000'] ?? 0) + n, 600_000)) - (base['3000'] ?? 0);
-    const deliveredSeconds = (performance.now() - t1) / 1000;
+    const deliveredAfter = (performance.now() - t1) / 1000;
     if (captured - (base['2000'] ?? 0) < n) log(`§6 samba: only ${captured - (base['2000'] ?? 0)} of ${n} captured with the loop running`);
-    result.daemon = { resetSeconds: dReset, capturedSeconds, deliveredSeconds, delivered: deliveredD, perSecond: deliveredD / deliveredSeconds };
+    result.daemon = { resetSeconds: dReset, capturedSeconds, deliveredSeconds: deliveredAfter, delivered: deliveredD, perSecond: deliveredD / deliveredAfter };
   } finally {
     if (daemon) await run('samba-tool', ['user', 'syncpasswords', '-s', paths.smbConf, `--cache-ldb=${caches.pwsync}`, '--terminate', `--logfile=${daemonLog}`], env).catch(() => undefined);
     await child.close();

@@ -48,10 +48,12 @@
 static unsigned char g_frame[4 + MAX_FRAME_BYTES + 1];
 static char g_reply[MAX_REPLY_BYTES + 1];
 static struct timespec g_deadline;
+static int g_stdin_flags = -1; /* restored on exit: stdin may be a terminal shared with a shell */
 
 static void __attribute__((noreturn)) wipe_and_exit(int code)
 {
     explicit_bzero(g_frame, sizeof(g_frame));
+    if (g_stdin_flags >= 0) fcntl(STDIN_FILENO, F_SETFL, g_stdin_flags);
     exit(code);
 }
 
@@ -244,8 +246,8 @@ int main(int argc, char **argv)
     if (g_deadline.tv_nsec >= 1000000000L) g_deadline.tv_sec++, g_deadline.tv_nsec -= 1000000000L;
 
     /* Non-blocking, so a writer that never closes stdin meets the deadline too (only our end of the pipe). */
-    int fl = fcntl(STDIN_FILENO, F_GETFL);
-    if (fl >= 0) fcntl(STDIN_FILENO, F_SETFL, fl | O_NONBLOCK);
+    g_stdin_flags = fcntl(STDIN_FILENO, F_GETFL);
+    if (g_stdin_flags >= 0 && fcntl(STDIN_FILENO, F_SETFL, g_stdin_flags | O_NONBLOCK) != 0) g_stdin_flags = -1;
     size_t ldif_len = read_ldif(timeout_ms);
     size_t payload = LDIF_TAG_LEN + ldif_len;
     put_le32(g_frame, (uint32_t)payload);

@@ -1,5 +1,6 @@
 // One syncpasswords object → one intake frame (change or skip) → the agent's ack → the `DONE-EXIT: ` reply line.
-// I/O is injected (`send`), so the whole decision is tested without sockets. Never puts the password (or any
+// Runs inside the agent for each object the native hook hands over (docs/operations-samba.md#the-hook); `send` is the
+// agent's own intake, so the frame is validated and committed like any socket frame and tested without sockets. Never puts the password (or any
 // attribute value other than the account name) into the reply line or an error message.
 
 import { parseLdifEntry, type LdifEntry } from './ldif.js';

@@ -94,6 +94,7 @@ test('agent unreachable or failing: no DONE-EXIT, a message without the password
     const out = await forwardSambaObject(entry(), { dc: 'dc1', send: a.send });
     assert.equal(out.done, false, code);
     assert.ok(!out.done && out.message.includes(`[${code}]`) && out.message.includes('alice'));
+    assert.equal(!out.done && out.code, code, 'the code travels beside the message (the agent journals E_LDIF by it)');
     assert.ok(!JSON.stringify(out).includes(PASSWORD));
   }
   // A skip the agent did not take is a failure too (the 2007 event would be missing).
