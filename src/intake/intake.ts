@@ -32,7 +32,7 @@ export interface CommittedChange {
 
 export interface IntakeOptions {
   targets: () => readonly string[];
-  /** After each commit, with the changes it acked (delivery takes over from here). */
+  /** After each commit is synced, in the turn after its acks, with the changes it acked (delivery takes over from here). */
   onCommitted: (changes: readonly CommittedChange[]) => void;
   /**
    * The DC a change is named with in events and rows: agent.dc when configured (one agent per DC, so its own name is
@@ -53,7 +53,7 @@ export class Intake implements IntakeHandler {
   private batch: Array<{ frame: ChangeFrame; resolve: (r: { id: string }) => void; reject: (e: unknown) => void }> = [];
   private flushScheduled = false;
 
-  /** Refuses at once what must never travel; otherwise resolves with the change id once it is committed. */
+  /** Refuses at once what must never travel; otherwise resolves with the change id once its commit is on disk. */
   accept(frame: ChangeFrame): Promise<{ id: string }> {
     const reason = refusalFor(frame.account, frame.uac);
     if (reason) {
@@ -64,7 +64,7 @@ export class Intake implements IntakeHandler {
       this.batch.push({ frame, resolve, reject });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
-        // Group commit: frames that arrived in the same turn of the event loop share one fsynced transaction.
+        // Group commit: frames that arrived in the same turn of the event loop share one transaction (and its fsync).
         setImmediate(() => this.flush());
       }
     });
@@ -75,9 +75,9 @@ export class Intake implements IntakeHandler {
     const batch = this.batch.splice(0);
     /** Batch entries whose 2000 is already journaled (inside the transaction, see below). */
     const announced = new Set<number>();
-    let results;
+    let results: InsertResult[];
     try {
-      results = this.outbox.insertChanges(
+      results = this.outbox.insertChangesUnsynced(
         batch.map(({ frame }) => ({
           account: frame.account, targets: this.opts.targets(), source: frame.source, dc: this.dcOf(frame), rid: frame.rid, guid: frame.guid,
           kvno: frame.version?.kvno, pwdLastSet: frame.version?.pwdLastSet, capturedAt: frame.capturedAt, password: frame.password,
@@ -100,15 +100,30 @@ export class Intake implements IntakeHandler {
       }
       return;
     }
-    batch.forEach(({ frame, resolve }, i) => {
-      const result = results[i]!;
-      if (!announced.has(i)) this.announce(frame, result);
-      resolve({ id: result.captureId });
+    // Journaled right after the commit, while the disk syncs it on the thread pool: off the ack's path, and before
+    // delivery — which sees the rows from this commit on — can journal anything about these changes. A crash before
+    // the sync leaves a committed, unacked change (and its 2000): the capture side retries, and the store keeps one of
+    // the two (docs/architecture.md#durability).
+    batch.forEach(({ frame }, i) => {
+      if (!announced.has(i)) this.announce(frame, results[i]!);
     });
-    this.opts.onCommitted(
-      batch.map(({ frame }, i) => ({
-        captureId: results[i]!.captureId, account: frame.account, rid: frame.rid, guid: frame.guid, capturedAt: frame.capturedAt, versioned: frame.version !== undefined,
-      })),
+    this.outbox.synced().then(
+      () => {
+        batch.forEach(({ resolve }, i) => resolve({ id: results[i]!.captureId }));
+        const committed = batch.map(({ frame }, i) => ({
+          captureId: results[i]!.captureId, account: frame.account, rid: frame.rid, guid: frame.guid, capturedAt: frame.capturedAt, versioned: frame.version !== undefined,
+        }));
+        // The replies go out from the microtasks these resolves queue; delivery takes over in the next turn, so its
+        // claim and look-ups never run between the commit and its ack.
+        setImmediate(() => this.opts.onCommitted(committed));
+      },
+      (err: unknown) => {
+        const e = err instanceof StorageError ? err : new StorageError('outbox sync failed', { cause: err });
+        batch.forEach(({ frame, reject }, i) => {
+          this.journal.write(EV.intakeStorageFailed, { change: results[i]!.captureId, account: frame.account, source: frame.source, code: e.code, error: e.message });
+          reject(e);
+        });
+      },
     );
   }
 
