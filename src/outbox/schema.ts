@@ -71,6 +71,12 @@ const MIGRATIONS: readonly Migration[] = [
     version: 3,
     apply: (db) => db.exec(`CREATE INDEX IF NOT EXISTS changes_open_due ON changes(next_attempt_at, seq) WHERE state IN ('pending','waiting')`),
   },
+  {
+    // The worker's max_age sweep (olderThan, every 5 s on the event loop) scanned every open row without it: 190 ms
+    // at 100 000 queued changes, with every intake ack waiting behind it.
+    version: 4,
+    apply: (db) => db.exec(`CREATE INDEX IF NOT EXISTS changes_open_received ON changes(state, received_at)`),
+  },
 ];
 
 /** The schema version this build writes. */
