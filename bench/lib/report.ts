@@ -66,7 +66,7 @@ export function writeReport(r: BenchResults): string {
       L.push(`| ${x.clients} | ${x.changes} | ${fmt(x.latency.p50)} | ${fmt(x.latency.p90)} | ${fmt(x.latency.p99)} | ${fmt(x.latency.max)} | ${fmt(x.perSecond, 1)} | ${verdict(x.latency.p99 < 5)} |`);
     L.push('');
     if (r.intake.commitMs)
-      L.push(`A one-row commit on the same file system costs ${fmt(r.intake.commitMs.full)} ms with synchronous=FULL and ${fmt(r.intake.commitMs.normal, 3)} ms with NORMAL (WAL, mean of 300): one fsync per intake commit, taken on the event loop.`);
+      L.push(`A one-row commit on the same file system costs ${fmt(r.intake.commitMs.full)} ms with synchronous=FULL and ${fmt(r.intake.commitMs.normal, 3)} ms with NORMAL (WAL, mean of 300). Intake commits at NORMAL and acks after an fsync of the WAL on the thread pool, one fsync shared by every commit made before it started (docs/architecture.md#durability).`);
     L.push('');
     L.push('Agent CPU profile during this section (`node --cpu-prof`, self time; native SQLite time — including fsync — shows under the JS function that called it):');
     L.push(hot(r.intake.hotSpots));
@@ -235,18 +235,27 @@ statements prepared once. First run: 1 client p99 7.57 ms, 8 clients p99 18.25 m
 tail; moving checkpoints to a worker thread with its own connection was measured A/B (3 runs each, intake section):
 1-client p99 5.9–7.4 ms with it vs 6.0–6.6 ms without, 8-client throughput 830–1 005/s with it vs 1 136–1 291/s
 without, plus a second V8 isolate's memory. No gain, so it is not in the code.
-*What remains*: a one-row fsynced commit costs ~0.14 ms p50 / 0.28 ms p99 on this disk, so the single-client p99 of
-~6 ms is not the disk: it is scheduling noise of a 2-core VM shared by the agent, the load generator and the
-journal writes (p90 stays at ~2.5 ms). With 8 clients p50 ≈ 8 / throughput: that row is CPU-bound — agent and
-8 load-generating clients share two cores. A DC does not send 8 concurrent changes continuously.
+*Second round* (issue 16): the fsync still ran on the event loop, inside the commit (synchronous=FULL): while
+the disk synced, no frame was read, no reply written. Now intake commits at NORMAL and the WAL file is fsynced on
+libuv's thread pool (\`src/outbox/wal-sync.ts\`); each frame is acked after an fsync that started after its commit,
+and frames that arrive meanwhile are committed and share the next fsync — true group commit, the durable ack kept.
+Also off the ack's path now: delivery's wake-up (claim, version look-ups) runs in the turn after the replies;
+event 2000 is journaled while the fsync runs; the max_age sweep (every 5 s on the event loop) searches an index
+instead of scanning every open row (12 000 rows at the end of this section; 190 ms at 100 000). A/B on the same
+busy machine (load average 11–16, interleaved runs, before → after): 8 clients p99 261 / 183 / 266 ms →
+91 / 91 / 301 ms, throughput 126 / 154 / 107 → 453 / 397 / 106 changes/s; 1 client p99 97 / 83 / 55 → 89 / 38 / 84 ms.
+*What remains*: each ack still waits for one fsync (~0.3–0.6 ms on this disk when quiet) plus SQLite's automatic
+checkpoint, which runs inside a commit every ~1 000 WAL pages (~110 changes: each insert touches the table and six
+indexes). On a 2-core VM shared by the agent, the load generator and other work, scheduling noise dominates the tail;
+with 8 clients p50 ≈ 8 / throughput, so that row is CPU-bound. A DC does not send 8 concurrent changes continuously.
 
 ### Delivery ratio (budget ≥ 80 % of C/(2L))
 *Causes found*: 2–3 fsyncs per delivered change (claim, finish, version) serialised on the event loop; a full scan
 (\`GROUP BY\` with a temporary B-tree) in the worker's timer after every finished change — 13.9 ms per call at
 20 000 pending; \`db.prepare()\` on every call.
 *Done*: delivery bookkeeping commits with synchronous=NORMAL (in WAL mode it survives kill -9; a power loss can
-only undo bookkeeping, which means at worst one repeated delivery of the same password — an ack's commit stays
-FULL, and a FULL commit makes all earlier WAL frames durable); an index \`(state, target, next_attempt_at)\` with
+only undo bookkeeping, which means at worst one repeated delivery of the same password — an ack still waits for
+an fsync of the WAL, which makes all earlier WAL frames durable); an index \`(state, target, next_attempt_at)\` with
 two index probes per target for the timer; statements prepared once.
 First run (4 000 changes at most): L=5 C=32 100.8/s, L=20 C=8 126.7/s, L=20 C=32 119.2/s.
 *What remains*: the rows that still miss are CPU-bound on this 2-core machine: agent plus emulator CPU per change
@@ -278,10 +287,17 @@ every cache is a risk of setting the password of the wrong user. Design, should 
   (\`GET /Users?attributes=id,externalId&count=1000\`: 20 requests for 20 000 users) would, at one request per change.
 
 ### Memory (budget 100 MB)
-The backlog itself costs little: RSS grows by the difference between the two RSS columns (the outbox lives in SQLite
-on disk; the heap holds no per-change state). The base is Node plus the loaded modules (zod, undici, ldapts,
-better-sqlite3). The console and prom-client are loaded only when a console admin token is configured. The budget
-is read as 100 × 10⁶ bytes; a run near the line is a miss.
+The heap holds no per-change state; what grew with the backlog was SQLite's page cache: better-sqlite3 builds SQLite
+with a 16 MB default, and start-up's \`quick_check\` and the sweep's scans filled it (95.6–96.8 MiB at 100 000 pending,
+80.8 MiB empty). The outbox now sets \`cache_size\` to 2 MiB (SQLite's own default; the OS's file cache still holds the
+file): 83.6–84.3 MiB at 100 000 pending, empty unchanged (probes at load average ~15, 3 s after start).
+The base (≈ 81 MiB empty) is Node itself (≈ 41 MiB), the modules it loads (zod ≈ 14 MiB, undici ≈ 12 MiB on their
+own) and V8's young generation: module loading grows it to 16 MiB semi-spaces, committed until V8's memory reducer
+shrinks it after the agent has been idle a while (69.3 MiB at 100 000 pending 40 s after start, heap total 34 → 16 MiB).
+Not done: \`node --max-semi-space-size=2\` measured 75.7 MiB at 100 000 pending (=1: 73.7 MiB), but V8 flags can
+only be set at process start (the Linux launcher could; \`pwsync.exe\` and npm installs could not), and its CPU cost for
+delivery is unmeasured. The console and prom-client are loaded only when a console admin token is configured. The
+budget is read as 100 × 10⁶ bytes; a run near the line is a miss.
 
 ### Start-up (budget 1 s)
 Module loading, not work: probes on this machine — \`node -e 0\` 0.13–0.30 s, \`require('zod')\` 0.75 s, \`undici\`
