@@ -68,9 +68,10 @@ function track<T>(p: Promise<T>) {
   return s;
 }
 
-/** Turns of the event loop until `cond` holds, at most `turns` (no timers). */
-async function until(cond: () => boolean, turns = 50): Promise<void> {
-  for (let i = 0; i < turns && !cond(); i++) await new Promise((r) => setImmediate(r));
+/** Yields to the event loop until `cond` holds, failing after `ms` (a condition with a deadline, not a sleep). */
+async function until(cond: () => boolean, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond() && Date.now() < deadline) await new Promise((r) => setImmediate(r));
   assert.ok(cond(), 'condition not reached');
 }
 
