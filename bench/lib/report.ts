@@ -244,10 +244,13 @@ event 2000 is journaled while the fsync runs; the max_age sweep (every 5 s on th
 instead of scanning every open row (12 000 rows at the end of this section; 190 ms at 100 000). A/B on the same
 busy machine (load average 11–16, interleaved runs, before → after): 8 clients p99 261 / 183 / 266 ms →
 91 / 91 / 301 ms, throughput 126 / 154 / 107 → 453 / 397 / 106 changes/s; 1 client p99 97 / 83 / 55 → 89 / 38 / 84 ms.
-*What remains*: each ack still waits for one fsync (~0.3–0.6 ms on this disk when quiet) plus SQLite's automatic
-checkpoint, which runs inside a commit every ~1 000 WAL pages (~110 changes: each insert touches the table and six
-indexes). On a 2-core VM shared by the agent, the load generator and other work, scheduling noise dominates the tail;
-with 8 clients p50 ≈ 8 / throughput, so that row is CPU-bound. A DC does not send 8 concurrent changes continuously.
+SQLite's automatic checkpoint (two fsyncs and the page copies, inside a commit) ran every 1 000 WAL pages, i.e. in
+one ack of ~110 (an intake change writes ~9 pages: the row and six indexes) — right at the p99; it now runs every
+8 000 pages (one ack in ~800; the WAL stays under ~32 MiB).
+*What remains*: each ack waits for one fsync (~0.3–0.6 ms on this disk when quiet), and the rare checkpoint still
+runs on the event loop (a worker thread with its own connection would take it off, at a second V8 isolate's memory).
+On a 2-core VM shared by the agent, the load generator and other work, scheduling noise dominates the tail; with
+8 clients p50 ≈ 8 / throughput, so that row is CPU-bound. A DC does not send 8 concurrent changes continuously.
 
 ### Delivery ratio (budget ≥ 80 % of C/(2L))
 *Causes found*: 2–3 fsyncs per delivered change (claim, finish, version) serialised on the event loop; a full scan
