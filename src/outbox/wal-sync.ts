@@ -1,11 +1,14 @@
 // Makes the outbox's commits durable off the event loop: fsyncs its write-ahead log on libuv's thread pool, one fsync
 // for every commit made before it started. It must never report a commit durable that a failed fsync may have lost.
 
-import { close, closeSync, fsync, fsyncSync, openSync } from 'node:fs';
+import { close, closeSync, fdatasync, fsyncSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { StorageError } from '../errors.js';
 
-/** The asynchronous fsync, replaceable in tests (to hold one in flight, or make it fail). */
+/**
+ * The asynchronous sync, replaceable in tests (to hold one in flight, or make it fail). fdatasync: it flushes the
+ * data and what is needed to read it back (the file's size), not its timestamps — as PostgreSQL does for its WAL.
+ */
 export type FsyncFn = (fd: number, done: (err: NodeJS.ErrnoException | null) => void) => void;
 
 /**
@@ -23,7 +26,7 @@ export class WalSync {
 
   constructor(
     private readonly walFile: string,
-    private readonly fsyncFn: FsyncFn = fsync,
+    private readonly fsyncFn: FsyncFn = fdatasync,
   ) {}
 
   /**
