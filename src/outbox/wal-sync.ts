@@ -65,7 +65,9 @@ export class WalSync {
       try {
         fd = this.open();
       } catch (err) {
-        return reject(this.fail(err));
+        // Nothing was synced, so nothing can have been lost: this sync fails, the next one tries again.
+        const code = (err as { code?: string }).code ?? 'error';
+        return reject(new StorageError(`the outbox's write-ahead log cannot be opened for syncing (${code})`, { cause: err }));
       }
       this.fsyncFn(fd, (err) => (err ? reject(this.fail(err)) : resolve()));
     }).finally(() => {
