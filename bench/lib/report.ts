@@ -241,9 +241,12 @@ libuv's thread pool (\`src/outbox/wal-sync.ts\`); each frame is acked after an f
 and frames that arrive meanwhile are committed and share the next fsync — true group commit, the durable ack kept.
 Also off the ack's path now: delivery's wake-up (claim, version look-ups) runs in the turn after the replies;
 event 2000 is journaled while the fsync runs; the max_age sweep (every 5 s on the event loop) searches an index
-instead of scanning every open row (12 000 rows at the end of this section; 190 ms at 100 000). A/B on the same
-busy machine (load average 11–16, interleaved runs, before → after): 8 clients p99 261 / 183 / 266 ms →
-91 / 91 / 301 ms, throughput 126 / 154 / 107 → 453 / 397 / 106 changes/s; 1 client p99 97 / 83 / 55 → 89 / 38 / 84 ms.
+instead of scanning every open row (12 000 rows at the end of this section; 190 ms at 100 000). Measured A/B only on
+a heavily overloaded machine (load average 11–22 on 2 cores, interleaved runs, 6 per side, before → after, without
+the checkpoint change below): 8 clients throughput 63–154 → 106–453 changes/s (higher in 5 of 6 pairs), p99
+183–367 → 91–301 ms; 1 client p99 40–97 → 38–145 ms (worse in 3 of 6 pairs: an fsync on the thread pool costs two
+thread wake-ups, each a wait for a CPU when the machine is 10× oversubscribed). These figures say nothing about the
+5 ms budget; only a run on a quiet machine does.
 SQLite's automatic checkpoint (two fsyncs and the page copies, inside a commit) ran every 1 000 WAL pages, i.e. in
 one ack of ~110 (an intake change writes ~9 pages: the row and six indexes) — right at the p99; it now runs every
 8 000 pages (one ack in ~800; the WAL stays under ~32 MiB).
