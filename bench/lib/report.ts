@@ -244,7 +244,7 @@ event 2000 is journaled while the fsync runs; the max_age sweep (every 5 s on th
 instead of scanning every open row (12 000 rows at the end of this section; 190 ms at 100 000). Measured A/B only on
 a heavily overloaded machine (load average 11–22 on 2 cores, interleaved runs, 6 per side, before → after, without
 the checkpoint change below): 8 clients throughput 63–154 → 106–453 changes/s (higher in 5 of 6 pairs), p99
-183–367 → 91–301 ms; 1 client p99 40–97 → 38–145 ms (worse in 3 of 6 pairs: an fsync on the thread pool costs two
+183–367 → 91–301 ms; 1 client p99 40–97 → 38–145 ms (worse in 4 of 6 pairs: an fsync on the thread pool costs two
 thread wake-ups, each a wait for a CPU when the machine is 10× oversubscribed). These figures say nothing about the
 5 ms budget; only a run on a quiet machine does.
 SQLite's automatic checkpoint (two fsyncs and the page copies, inside a commit) ran every 1 000 WAL pages, i.e. in
