@@ -133,7 +133,8 @@ export class Outbox {
       // Before any write (even the journal mode, which rewrites the header): a newer pwsync's file stays as it is.
       refuseNewer(db, file);
       const mode = db.pragma('journal_mode = WAL');
-      // NORMAL by default; commits an ack depends on switch to FULL (durable()).
+      // NORMAL by default: intake acks after its own fsync of the WAL (wal-sync.ts); an operator's drop commits
+      // FULL (durable()).
       db.pragma('synchronous = NORMAL');
       // Freed pages (erased ciphertext) are overwritten with zeros instead of lingering in the file.
       db.pragma('secure_delete = ON');
