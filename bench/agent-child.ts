@@ -8,7 +8,7 @@ import { startAgent, type RunningAgent } from '../src/agent.js';
 import { loadConfig } from '../src/config/load.js';
 import { StaticDirectory } from '../src/directory/static-directory.js';
 import type { Directory } from '../src/directory/directory.js';
-import type { JournalEntry } from '../src/journal/journal.js';
+import { Journal, type JournalEntry } from '../src/journal/journal.js';
 import type { Target } from '../src/targets/target.js';
 import { iijExternalId, staticAccount } from './lib/accounts.js';
 import { notify, serve } from './lib/rpc.js';
@@ -86,8 +86,11 @@ serve(
       const targets = hung ? loaded.config.targets.map((t) => hungTarget(t.name)) : undefined;
       startedAt = performance.now();
       cpuAtStart = process.cpuUsage();
-      agent = await startAgent(loaded, { ...(directory ? { directory } : {}), ...(targets ? { targets } : {}) });
-      agent.journal.on('event', (e: JournalEntry) => onEvent(e, a.forwardSynced === true));
+      // Listening before the agent starts: its first attempts run before startAgent's promise settles.
+      const log = loaded.config.log;
+      const journal = new Journal({ file: log.file, stderr: log.stderr, level: log.loglevel });
+      journal.on('event', (e: JournalEntry) => onEvent(e, a.forwardSynced === true));
+      agent = await startAgent(loaded, { ...(directory ? { directory } : {}), ...(targets ? { targets } : {}), journal });
       return { socketPath: agent.socketPath, startMs: performance.now() - startedAt };
     },
     /** Resolves when `n` changes reached a final state; timings are from the moment startAgent returned. */

@@ -26,7 +26,7 @@ serve(
     },
     stats() {
       const users = em!.control.listUsers();
-      return { searchStats: em!.searchStats, passwordSets: users.reduce((n, u) => n + u.passwordSetCount, 0), rss: process.memoryUsage().rss, cpu: process.cpuUsage() };
+      return { searchStats: em!.searchStats, requestCounts: em!.requestCounts, passwordSets: users.reduce((n, u) => n + u.passwordSetCount, 0), rss: process.memoryUsage().rss, cpu: process.cpuUsage() };
     },
   },
   async () => {

@@ -4,6 +4,8 @@
 // runs tiny sizes in well under a minute for CI; numbers from a smoke run prove nothing about speed.
 //
 //   node dist/bench/run.js [--smoke] [--out DIR] [--delivery-max N] [--seconds-at-limit S] [--only 1,2,...]
+//   node dist/bench/run.js --section ratelimit [--ratelimit-changes N]   (§7, ~35 min: only when asked; merged
+//     into the existing results.json, which every later run carries forward with its date)
 //   node dist/bench/run.js --report-only results.json [--out DIR]
 
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -19,6 +21,7 @@ import { benchIncumbent, createAdUsers } from './sections/incumbent.js';
 import { benchIntake } from './sections/intake.js';
 import { benchMemory, benchStartup } from './sections/memory.js';
 import { benchSamba } from './sections/samba.js';
+import { benchRateLimit } from './sections/ratelimit.js';
 import os from 'node:os';
 
 const { values } = parseArgs({
@@ -30,6 +33,9 @@ const { values } = parseArgs({
     /** §6: users (and resets per round) on the Samba DC; default 1000. */
     'samba-users': { type: 'string' },
     only: { type: 'string' },
+    /** A section that runs only when named: ratelimit (§7). */
+    section: { type: 'string' },
+    'ratelimit-changes': { type: 'string' },
     /** Re-render REPORT.md and the chart from an earlier run's results.json (no measuring). */
     'report-only': { type: 'string' },
   },
@@ -37,7 +43,9 @@ const { values } = parseArgs({
 const smoke = values.smoke === true;
 const outDir = path.resolve(values.out ?? path.join(REPO_ROOT, 'bench'));
 const only = values.only ? new Set(values.only.split(',').map(Number)) : undefined;
-const want = (n: number) => !only || only.has(n);
+if (values.section !== undefined && values.section !== 'ratelimit') throw new Error(`--section: unknown section ${JSON.stringify(values.section)} (known: ratelimit)`);
+const rateLimitOnly = values.section === 'ratelimit';
+const want = (n: number) => !rateLimitOnly && (!only || only.has(n));
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
 const sizes = smoke
@@ -65,7 +73,10 @@ async function main(): Promise<void> {
     log(`re-rendered ${path.join(outDir, 'REPORT.md')} from ${values['report-only']}`);
     return;
   }
-  const results: BenchResults = { smoke, sizes, machine: describeMachine(os.tmpdir()), command: process.argv.slice(2).join(' ') };
+  const previous = readPrevious(path.join(outDir, 'results.json'));
+  const results: BenchResults = rateLimitOnly && previous
+    ? { ...previous }
+    : { smoke, sizes, machine: describeMachine(os.tmpdir()), command: process.argv.slice(2).join(' '), ...(previous?.ratelimit ? { ratelimit: previous.ratelimit } : {}) };
   const dcFound = findDc();
 
   if (want(1)) {
@@ -110,9 +121,26 @@ async function main(): Promise<void> {
     // its correctness is test/e2e/samba-capture.test.ts's job.
     results.samba = await benchSamba({ dc: smoke ? undefined : dcFound.dc, users: sizes.sambaUsers, aloneRuns: sizes.sambaRuns, log });
   }
+  if (rateLimitOnly) {
+    const changes = Number(values['ratelimit-changes'] ?? (smoke ? 200 : 20_000));
+    log(`§7 rate limit: ${changes} changes at rate_limit 20, without and with the id cache (about ${Math.round((changes * 3) / 20 / 60)} min of requests, rows in parallel)`);
+    results.ratelimit = await benchRateLimit({ changes, rateLimit: 20, latencyMs: 20, concurrency: 8 }, log);
+    writeOutputs(results);
+    log(`wrote ${path.join(outDir, 'REPORT.md')} (§7 merged into the existing results)`);
+    return;
+  }
   results.durationS = (Date.now() - started) / 1000;
   writeOutputs(results);
   log(`wrote ${path.join(outDir, 'REPORT.md')} in ${results.durationS.toFixed(0)} s`);
+}
+
+/** The last results.json, whose §7 a run without it carries forward (and into which `--section ratelimit` merges). */
+function readPrevious(file: string): BenchResults | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as BenchResults;
+  } catch {
+    return undefined;
+  }
 }
 
 main().catch((err: unknown) => {

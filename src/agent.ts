@@ -108,7 +108,7 @@ export async function startAgent(loaded: LoadedConfig, opts: AgentOptions = {}):
   if (recovered > 0) journal.write(EV.recoveredInflight, { count: recovered });
 
   let directory = opts.directory ?? createLdapDirectory(config.ad.ldap, secret.ad.ldap.server.password);
-  const targetList = opts.targets ?? config.targets.map((t) => createTarget(t, secret.targets[t.name]));
+  const targetList = opts.targets ?? config.targets.map((t) => createTarget(t, secret.targets[t.name], { journal }));
   const targets = new Map(targetList.map((t) => [t.name, t]));
   const deliveryTargets: DeliveryTarget[] = targetList.map((target) => {
     const cfg = config.targets.find((t) => t.name === target.name);
@@ -180,7 +180,7 @@ export async function startAgent(loaded: LoadedConfig, opts: AgentOptions = {}):
       const was = before.config.targets.find((x) => x.name === t.name);
       const same = was && JSON.stringify(was) === JSON.stringify(t) && JSON.stringify(before.secret.targets[t.name]) === JSON.stringify(next.secret.targets[t.name]);
       if (same) continue;
-      const target = createTarget(t, next.secret.targets[t.name]);
+      const target = createTarget(t, next.secret.targets[t.name], { journal });
       const old = targets.get(t.name);
       targets.set(t.name, target);
       delivery.setTarget({ target, rule: t.attribute.user, ratePerSecond: t.rate_limit });

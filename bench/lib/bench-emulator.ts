@@ -25,6 +25,8 @@ export interface BenchEmulator {
   scimBase: string;
   /** Searches answered by the shortcut / passed on to the emulator's own route. */
   searchStats: { indexed: number; fallback: number };
+  /** Every SCIM request received, by method (what a target's rate limit counts). */
+  requestCounts: Record<string, number>;
   close(): Promise<void>;
 }
 
@@ -57,6 +59,11 @@ export async function startBenchEmulator(opts: { hashCost: number; faults?: Faul
   };
   const timers = new PendingTimers();
   const searchStats = { indexed: 0, fallback: 0 };
+  const requestCounts: Record<string, number> = {};
+  const countRequest: RequestHandler = (req, _res, next) => {
+    requestCounts[req.method] = (requestCounts[req.method] ?? 0) + 1;
+    next();
+  };
   // Lower-cased externalId → user ids; rebuilt when the user count changes (the bench only adds users).
   let index = new Map<string, string[]>();
   let indexedCount = -1;
@@ -104,7 +111,7 @@ export async function startBenchEmulator(opts: { hashCost: number; faults?: Faul
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
-  app.use('/scim/v2', ...scimPipeline(control, timers, now), fastSearch, scimRoutes(control), scimErrorHandler);
+  app.use('/scim/v2', countRequest, ...scimPipeline(control, timers, now), fastSearch, scimRoutes(control), scimErrorHandler);
   app.use('/_emulator', controlRoutes(control, 'bench-admin-key-not-secret'));
   app.use((req, res) => sendScimError(res, new ScimError(404, undefined, `${req.method} ${req.path} is not served here.`)));
   const server = app.listen({ port: 0, host: '127.0.0.1' });
@@ -115,7 +122,7 @@ export async function startBenchEmulator(opts: { hashCost: number; faults?: Faul
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   control.scimBase = `${url}/scim/v2/`;
   return {
-    control, scimBase: control.scimBase, searchStats,
+    control, scimBase: control.scimBase, searchStats, requestCounts,
     close: () =>
       new Promise<void>((resolve) => {
         timers.cancelAll();

@@ -7,6 +7,7 @@ import type { IncumbentResult } from '../sections/incumbent.js';
 import type { IntakeResult } from '../sections/intake.js';
 import type { MemoryResult, StartupResult } from '../sections/memory.js';
 import type { SambaResult } from '../sections/samba.js';
+import { rateLimitReport, type RateLimitResults } from '../sections/ratelimit.js';
 import type { MachineInfo } from './machine.js';
 import type { HotSpot } from './profile.js';
 import { fmt } from './stats.js';
@@ -23,6 +24,8 @@ export interface BenchResults {
   memory?: MemoryResult;
   startup?: StartupResult[];
   samba?: SambaResult;
+  /** §7, run only when asked (`--section ratelimit`); kept from the previous results.json by other runs. */
+  ratelimit?: RateLimitResults;
   durationS?: number;
   png?: boolean;
 }
@@ -215,6 +218,12 @@ export function writeReport(r: BenchResults): string {
     L.push(`| node -e (reads stdin, prints DONE-EXIT): the floor of any Node.js hook | ${fmt(x.alone.node.p50)} | ${fmt(x.alone.node.p99)} | ${fmt(x.alone.node.max)} |`);
   }
   L.push('');
+  if (r.ratelimit) {
+    L.push('## 7. Requests per change under a rate limit');
+    L.push('');
+    L.push(...rateLimitReport(r.ratelimit, fmt));
+    L.push('');
+  }
   L.push(FINDINGS);
   return L.join('\n') + '\n';
 }

@@ -58,6 +58,10 @@ export interface ConfigOptions {
   token: string;
   concurrency: number;
   dc?: DcInfo;
+  /** targets[].rate_limit; default 1 000 000 (the latency, not the rate limit, is what §2 measures). */
+  rateLimit?: number;
+  /** targets[].id_cache, enabled with this TTL and warm-up; absent: the default (off). */
+  idCache?: { ttl: string; warmUp: boolean };
 }
 
 /** Writes config.yml + secret.yml into `dir`; returns the config path. The data dir is `dir`/data. */
@@ -96,8 +100,8 @@ targets:
     type: iij
     url: ${o.scimBase}
     timeout: 30s
-    rate_limit: 1000000   # the default (20 requests/s) would cap delivery at 10 changes/s; the limit measured here is latency
-queue:
+${o.rateLimit !== undefined ? `    rate_limit: ${o.rateLimit}` : '    rate_limit: 1000000   # the default (20 requests/s) would cap delivery at 10 changes/s; the limit measured here is latency'}
+${o.idCache ? `    id_cache: { enabled: true, ttl: ${o.idCache.ttl}, warm_up: ${o.idCache.warmUp} }\n` : ''}queue:
   retry:
     initial: 1s
     max: 10s

@@ -69,6 +69,30 @@ const proxySchema = z
       ctx.addIssue({ code: 'custom', message: 'proxy.use is true: set proxy.address and proxy.port too' });
   });
 
+/** The longest id_cache.ttl accepted: IIJ Directory Sync's hourly run is the shortest interval a deployment can rely on. */
+export const ID_CACHE_MAX_TTL_MS = 3_600_000;
+/** The shortest id_cache.ttl accepted: below a second a cache saves nothing and a typo ("10" meaning minutes) is likely. */
+export const ID_CACHE_MIN_TTL_MS = 1_000;
+const ID_CACHE_OFF = { enabled: false, ttl: 600_000, max_entries: 100_000, warm_up: false };
+
+const idCacheSchema = z
+  .object({
+    enabled: z.boolean().default(false),
+    /** How long an id learnt from a search or a listing is used without searching again; at most one Directory Sync interval. */
+    ttl: duration('10m').superRefine((ms, ctx) => {
+      if (ms < ID_CACHE_MIN_TTL_MS || ms > ID_CACHE_MAX_TTL_MS)
+        ctx.addIssue({
+          code: 'custom',
+          message: 'must be between 1s and 1h: at most one IIJ Directory Sync interval (the window in which a remembered id may be out of date); set it to your sync interval or less',
+        });
+    }),
+    /** At most this many ids are remembered (oldest dropped first); about 200 bytes each. */
+    max_entries: z.number().int().min(1).max(1_000_000).default(100_000),
+    /** Fill the cache with a paged, read-only listing of the target's users (one request per 1 000 users) when a lookup misses and no listing is younger than the TTL. */
+    warm_up: z.boolean().default(false),
+  })
+  .strict();
+
 const targetBase = {
   name: z
     .string()
@@ -84,6 +108,11 @@ const targetBase = {
     .object({ user: userAttributeSchema.default(userAttributeSchema.parse({})) })
     .strict()
     .default({ user: userAttributeSchema.parse({}) }),
+  /**
+   * Remember each user's SCIM id so a later change costs one request (the write) instead of two (docs/configuration.md#id_cache).
+   * Off unless configured: a remembered id is only as good as its age, so the TTL is bounded by one Directory Sync interval.
+   */
+  id_cache: idCacheSchema.default(ID_CACHE_OFF),
   /** PATCH replace of `password` (default) or PUT of the fetched user with the new password. */
   password_update: z.enum(['patch', 'put']).default('patch'),
   /** Known token expiry date, for warnings 14/7/1 days ahead. */

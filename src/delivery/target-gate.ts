@@ -6,7 +6,7 @@ export class TargetGate {
   private last: number;
   private heldUntil = 0;
 
-  /** `ratePerSecond` requests per second; a change costs `costPerChange` requests (search + write). */
+  /** `ratePerSecond` requests per second, at most `burst` at once. */
   constructor(
     private readonly ratePerSecond: number,
     private readonly burst: number,
@@ -33,6 +33,15 @@ export class TargetGate {
   take(now: number, cost: number): void {
     this.refill(now);
     this.tokens -= cost;
+  }
+
+  /**
+   * A change that reserved `reserved` requests has ended and its target really sent `spent`: give back the difference
+   * (a cached id costs one) or charge the excess (a refused cached id searched again), never beyond the burst.
+   */
+  settle(now: number, reserved: number, spent: number): void {
+    this.refill(now);
+    this.tokens = Math.min(this.burst, this.tokens + reserved - spent);
   }
 
   /** Honour a Retry-After for the whole target. */

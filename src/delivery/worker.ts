@@ -25,7 +25,11 @@ export interface DeliveryTarget {
   ratePerSecond: number;
 }
 
-/** A change costs two requests (search + write); the bucket is sized for a one-second burst. */
+/**
+ * What a change reserves from its target's rate limit when it starts (search + write); when it ends, the target's
+ * own count of requests sent replaces the reservation (Target.requestsSent): a cached id costs one, a listing or a
+ * probe costs what it sent. The bucket is sized for a one-second burst.
+ */
 const REQUESTS_PER_CHANGE = 2;
 /** How often the worker looks for expired rows and for work an operator made due from another process. */
 const SWEEP_INTERVAL_MS = 5_000;
@@ -77,6 +81,8 @@ export class DeliveryWorker {
   private readonly targets = new Map<string, DeliveryTarget>();
   private readonly health = new Map<string, TargetHealth>();
   private readonly gates = new Map<string, TargetGate>();
+  /** Requests of each target object already charged to its gate (Target.requestsSent at the last settle). */
+  private readonly charged = new WeakMap<Target, number>();
   private sweeper: NodeJS.Timeout | undefined;
   private prober: NodeJS.Timeout | undefined;
   private probing = false;
@@ -117,6 +123,7 @@ export class DeliveryWorker {
     this.targets.set(t.target.name, t);
     if (!prev || prev.ratePerSecond !== t.ratePerSecond)
       this.gates.set(t.target.name, new TargetGate(t.ratePerSecond, Math.max(REQUESTS_PER_CHANGE, t.ratePerSecond), this.now()));
+    if (!this.charged.has(t.target)) this.charged.set(t.target, t.target.requestsSent?.() ?? 0);
     if (!this.health.has(t.target.name)) this.health.set(t.target.name, { paused: false });
   }
 
@@ -321,16 +328,31 @@ export class DeliveryWorker {
   private launch(rows: readonly ClaimedRow[], now: number): void {
     for (const row of rows) {
       this.gates.get(row.target)?.take(now, REQUESTS_PER_CHANGE);
+      const target = this.targets.get(row.target)?.target;
       this.active++;
       this.owned.add(row.id);
       void this.attempt(row)
         .catch((err: unknown) => this.storageTrouble(err, row))
         .finally(() => {
+          if (target) this.settleRequests(row.target, target);
           this.ended.push(row);
           this.notify();
         });
     }
     this.arm(now);
+  }
+
+  /**
+   * Replaces a finished change's reservation by the requests its target really sent since the last settle (its own,
+   * and those of attempts still running, which then settle to a refund). A target that does not count keeps the
+   * reservation as its charge.
+   */
+  private settleRequests(name: string, target: Target): void {
+    if (!target.requestsSent) return;
+    const sent = target.requestsSent();
+    const spent = sent - (this.charged.get(target) ?? 0);
+    this.charged.set(target, sent);
+    this.gates.get(name)?.settle(this.now(), REQUESTS_PER_CHANGE, spent);
   }
 
   /** Sets the timer to the earliest moment a queued row of an unpaused target may start. */
@@ -395,13 +417,14 @@ export class DeliveryWorker {
         return;
       }
       const started = this.now();
-      const tuser = await dt.target.find(d.externalId);
+      const tuser = await dt.target.find(d.externalId, d.guid);
       log.write(EV.searchCompleted, { externalId: d.externalId, found: tuser !== undefined });
       if (!tuser) throw new NotProvisionedError(`no user with ${dt.rule.ad_bind.externalId}-derived value ${JSON.stringify(d.externalId)} at ${row.target}`);
-      await dt.target.setPassword(tuser, password);
+      // An id cache may have found the cached id refused and written to the id a new search gave.
+      const written = (await dt.target.setPassword(tuser, password)) ?? tuser;
       this.settle(row, log, {
         kind: 'final', state: 'done', event: EV.synced,
-        fields: { externalId: d.externalId, targetUserId: tuser.id, latencyMs: this.now() - row.receivedAt, requestMs: this.now() - started },
+        fields: { externalId: d.externalId, targetUserId: written.id, latencyMs: this.now() - row.receivedAt, requestMs: this.now() - started },
         delivered: { fingerprint: d.fingerprint, kvno: d.kvno, guid: d.guid },
       });
       this.markSuccess(row.target);

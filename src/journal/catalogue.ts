@@ -44,6 +44,11 @@ export const EV = {
   duplicateSuppressed: def(3006, 'info', 'Same password already delivered; finished without a request'),
   noExternalId: def(3007, 'error', 'Account has no value for the external-ID attribute; change cannot be matched'),
   searchCompleted: def(3010, 'debug', 'Target user search completed'),
+  idCacheHit: def(3011, 'debug', 'Target user id taken from the id cache; no search sent'),
+  idCacheMiss: def(3012, 'debug', 'Target user id not in the id cache; searching'),
+  idCacheInvalidated: def(3013, 'info', 'Target refused a write to a cached user id; id forgotten, searching again'),
+  idCacheWarmed: def(3014, 'info', 'Id cache filled from a paged listing of the target users'),
+  idCacheWarmUpFailed: def(3015, 'warn', 'Id cache warm-up by paged listing failed; lookups search user by user'),
   unsealable: def(3020, 'error', 'Queued password cannot be unsealed with this agent key; change rejected, the user must change the password again'),
   // 4xxx targets and directory health
   targetUnusable: def(4000, 'error', 'Target paused: credentials rejected (token expired, revoked or missing scope)'),

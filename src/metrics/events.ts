@@ -15,12 +15,20 @@ export const OUTCOME_BY_EVENT: Readonly<Record<number, string>> = {
   3006: 'duplicate',
 };
 
+/** Id cache result per event ID (3011-3013, docs/targets.md#id-cache). */
+export const ID_CACHE_RESULT_BY_EVENT: Readonly<Record<number, 'hit' | 'miss' | 'invalidated'>> = {
+  3011: 'hit',
+  3012: 'miss',
+  3013: 'invalidated',
+};
+
 export const INTAKE_ERROR_EVENTS: ReadonlySet<number> = new Set([2002, 2003]);
 
 export type MetricUpdate =
   | { kind: 'outcome'; target: string; outcome: string }
   | { kind: 'deliveryLatency'; seconds: number }
   | { kind: 'requestLatency'; target: string; seconds: number }
+  | { kind: 'idCache'; target: string; result: 'hit' | 'miss' | 'invalidated' }
   | { kind: 'intakeError'; code: string }
   | { kind: 'captureSkipped'; source: string; reason: string };
 
@@ -29,6 +37,8 @@ export function metricUpdates(e: JournalEntry): MetricUpdate[] {
   const target = typeof e.target === 'string' ? e.target : 'unknown';
   const outcome = OUTCOME_BY_EVENT[e.id];
   if (outcome) out.push({ kind: 'outcome', target, outcome });
+  const idCache = ID_CACHE_RESULT_BY_EVENT[e.id];
+  if (idCache) out.push({ kind: 'idCache', target, result: idCache });
   if (e.id === 3000) {
     if (typeof e.latencyMs === 'number' && e.latencyMs >= 0) out.push({ kind: 'deliveryLatency', seconds: e.latencyMs / 1000 });
     if (typeof e.requestMs === 'number' && e.requestMs >= 0) out.push({ kind: 'requestLatency', target, seconds: e.requestMs / 1000 });

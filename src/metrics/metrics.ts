@@ -66,6 +66,12 @@ export function createMetrics(deps: MetricsDeps): PwsyncMetrics {
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers,
   });
+  const idCache = new Counter({
+    name: 'pwsync_target_id_cache_total',
+    help: 'Id cache lookups by target and result (events 3011-3013): hit (no search sent), miss (searched), invalidated (a cached id was refused)',
+    labelNames: ['target', 'result'] as const,
+    registers,
+  });
   const queue = new Gauge({
     name: 'pwsync_queue_changes',
     help: 'Changes in the outbox by state',
@@ -126,6 +132,7 @@ export function createMetrics(deps: MetricsDeps): PwsyncMetrics {
       if (u.kind === 'outcome') changes.inc({ target: u.target, outcome: u.outcome });
       else if (u.kind === 'deliveryLatency') deliveryLatency.observe(u.seconds);
       else if (u.kind === 'requestLatency') requestLatency.observe({ target: u.target }, u.seconds);
+      else if (u.kind === 'idCache') idCache.inc({ target: u.target, result: u.result });
       else if (u.kind === 'captureSkipped') captureSkipped.inc({ source: u.source, reason: u.reason });
       else intakeErrors.inc({ code: u.code });
     }

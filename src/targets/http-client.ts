@@ -49,6 +49,8 @@ export interface TargetHttpClient {
   readonly secrets: readonly string[];
   /** Sends one request; never throws for network failures (they come back as `kind: 'network'`). */
   send(method: HttpMethod, url: string, body?: unknown): Promise<HttpOutcome>;
+  /** Requests sent so far (each counted when it starts, answered or not): what the target's rate limit counts. */
+  readonly sent: number;
   close(): Promise<void>;
 }
 
@@ -93,11 +95,16 @@ export function createTargetHttpClient(cfg: HttpSettings, creds: TargetCredentia
     ...(withBody ? { 'content-type': 'application/scim+json' } : {}),
   });
 
+  let sent = 0;
   return {
     proxyLabel,
     timeoutMs,
     secrets,
+    get sent() {
+      return sent;
+    },
     async send(method, url, body) {
+      sent++;
       const deadline = new AbortController();
       const timer = setTimeout(() => deadline.abort(), timeoutMs);
       try {

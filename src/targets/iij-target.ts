@@ -61,7 +61,7 @@ export function createIijTarget(cfg: IijTargetConfig, token: string, opts: IijTa
     },
     async setPassword(user, password) {
       checkIijPassword(name, password);
-      await writePassword(client, name, base, cfg.password_update, user.id, password);
+      await writePassword(client, name, base, cfg.password_update, user.id, password, { attribute: 'externalId', value: user.matchedValue, compare: 'exact' });
     },
     async probe(): Promise<ProbeResult> {
       await search(PROBE_MATCH_VALUE);
@@ -75,6 +75,7 @@ export function createIijTarget(cfg: IijTargetConfig, token: string, opts: IijTa
       const res = await client.send('POST', searchUrl, body);
       return readUserPage(client, name, res, 'externalId', 'exact');
     },
+    requestsSent: () => client.sent,
     close: () => client.close(),
   };
 }

@@ -4,7 +4,8 @@
 import type { IijTargetConfig } from '../config/schema.js';
 import { classifyFailure, type HttpOutcome, type RequestPurpose } from './classify.js';
 import type { TargetHttpClient } from './http-client.js';
-import { parseUserForPut, passwordPatch, passwordPutBody } from './scim-messages.js';
+import { NotProvisionedError } from '../errors.js';
+import { parseUserForPut, passwordPatch, passwordPutBody, type MatchRule } from './scim-messages.js';
 
 export type PasswordUpdateMode = IijTargetConfig['password_update'];
 
@@ -32,6 +33,13 @@ export function expectStatus(
   });
 }
 
+/** The matching attribute and value the user was found by: a PUT checks the user it read still carries it. */
+export interface MatchedBy {
+  attribute: 'externalId' | 'userName';
+  value: string;
+  compare: MatchRule;
+}
+
 export async function writePassword(
   client: TargetHttpClient,
   target: string,
@@ -39,6 +47,7 @@ export async function writePassword(
   mode: PasswordUpdateMode,
   id: string,
   password: string,
+  matched?: MatchedBy,
 ): Promise<void> {
   const url = userUrl(base, id);
   if (mode === 'patch') {
@@ -51,7 +60,17 @@ export async function writePassword(
   // before writing, which may mean GET-then-PUT; offered in case PATCH is refused (docs/targets.md#set-the-password-password_update-put).
   const got = await client.send('GET', url);
   expectStatus(client, target, 'read-user', got, [200], [password]);
-  const body = passwordPutBody(parseUserForPut(target, got.body, id), password);
+  const user = parseUserForPut(target, got.body, id);
+  // The id came from a search (or an id cache) a moment or minutes ago; the user read now must still be the one that
+  // matched, or its password is not ours to set (docs/targets.md#id-cache). Not provisioned: search again, then wait.
+  if (matched && !sameValue(user[matched.attribute], matched.value, matched.compare))
+    throw new NotProvisionedError(`${target}: user ${id} no longer has ${matched.attribute} ${JSON.stringify(matched.value)}; its password was not set`);
+  const body = passwordPutBody(user, password);
   const put = await client.send('PUT', url, body);
   expectStatus(client, target, 'write-password', put, [200, 204], [password]);
+}
+
+function sameValue(actual: unknown, expected: string, compare: MatchRule): boolean {
+  if (typeof actual !== 'string') return false;
+  return compare === 'exact' ? actual === expected : actual.toLowerCase() === expected.toLowerCase();
 }

@@ -43,7 +43,7 @@ export function createScimTarget(cfg: ScimTargetConfig, secret: TargetSecretEntr
     },
     async setPassword(user, password) {
       checkPassword(password);
-      await writePassword(client, name, base, cfg.password_update, user.id, password);
+      await writePassword(client, name, base, cfg.password_update, user.id, password, { attribute: match, value: user.matchedValue, compare: match === 'userName' ? 'case-insensitive' : 'exact' });
     },
     async probe(): Promise<ProbeResult> {
       await search(PROBE_MATCH_VALUE);
@@ -54,6 +54,7 @@ export function createScimTarget(cfg: ScimTargetConfig, secret: TargetSecretEntr
       const res = await client.send('GET', `${base}Users?${query}`);
       return readUserPage(client, name, res, match, match === 'userName' ? 'case-insensitive' : 'exact');
     },
+    requestsSent: () => client.sent,
     close: () => client.close(),
   };
 }

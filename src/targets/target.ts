@@ -47,13 +47,17 @@ export interface Target {
    * Returns the one user whose matching attribute equals `value`, `undefined` when there is none.
    * Throws RejectedChangeError for 2+ hits, TargetUnusableError for 401/403, RetryableError for network/5xx/429,
    * NotProvisionedError when the target returns a hit whose value is not the searched one (treated as not found).
+   * `owner` is the AD objectGUID the value was computed for: a target with an id cache (id-cached-target.ts) may
+   * answer from it without a request; other targets ignore it.
    */
-  find(value: string): Promise<TargetUser | undefined>;
+  find(value: string, owner?: string): Promise<TargetUser | undefined>;
   /**
    * Sets the password. Throws NotProvisionedError (404 / pending deletion), RejectedChangeError (400 policy,
    * with the target's `detail`), TargetUnusableError (401/403), RetryableError (network, timeout, 5xx, 429).
+   * Resolves to the user whose password was set when that is not `user` (an id cache found `user.id` out of date
+   * and wrote to the id a new search gave); `void` means `user`.
    */
-  setPassword(user: TargetUser, password: string): Promise<void>;
+  setPassword(user: TargetUser, password: string): Promise<TargetUser | void>;
   /**
    * A harmless authenticated request (a search that matches nobody), used by `pwsync check` and to resume.
    * Throws like `find`. The built-in targets resolve to a ProbeResult; `void` stays allowed for older fakes.
@@ -65,5 +69,10 @@ export interface Target {
    * when the target does not page a listing (the caller then searches user by user).
    */
   listPage?(startIndex: number, count: number): Promise<TargetUserPage>;
+  /**
+   * Optional: HTTP requests this target has sent since it was created (searches, writes, listings, probes). Delivery
+   * charges the target's rate limit with these real requests; a target without it is charged two per change.
+   */
+  requestsSent?(): number;
   close(): Promise<void>;
 }

@@ -180,7 +180,7 @@ describe('runMappingReport', () => {
 });
 
 test('readUserPage: statuses, the size cap, empty externalIds', () => {
-  const client: TargetHttpClient = { proxyLabel: undefined, timeoutMs: 1000, secrets: ['tok'], send: async () => ({ kind: 'network', code: undefined, message: 'x', timedOut: false }), close: async () => {} };
+  const client: TargetHttpClient = { proxyLabel: undefined, timeoutMs: 1000, secrets: ['tok'], sent: 0, send: async () => ({ kind: 'network', code: undefined, message: 'x', timedOut: false }), close: async () => {} };
   const resp = (status: number, body: string) => ({ kind: 'response' as const, status, headers: {}, body });
   for (const s of [400, 404, 405, 501]) assert.throws(() => readUserPage(client, 'iij', resp(s, ''), 'externalId', 'exact'), ListingUnsupportedError);
   assert.throws(() => readUserPage(client, 'iij', resp(401, '{}'), 'externalId', 'exact'), TargetUnusableError);
