@@ -286,20 +286,14 @@ writes that keep userName/externalId (bench/lib/bench-emulator.ts; the answer is
 gives).
 
 ### Caching the SCIM id (C/L instead of C/(2L))
-Not implemented: in a mass reset each user changes once, so a cache saves nothing there (see the last point), and
-every cache is a risk of setting the password of the wrong user. Design, should it be wanted:
-- Key **(target, AD objectGUID, externalId) → SCIM id**, in memory (optionally a table in the outbox), with a TTL of
-  at most one Directory Sync interval. Keying on the objectGUID as well as the externalId matters: when AD user X
-  is renamed and Y takes X's old UPN, Directory Sync moves that externalId to another IIJ user; a cache keyed on
-  externalId alone would send Y's password to X's IIJ account. With the GUID in the key, Y misses and searches.
-- **Invalidate and search again** when the PATCH answers 404 (user deleted and re-created by Directory Sync with a
-  new id — SCIM ids are server-assigned and not reused, so a stale id can only miss, never hit someone else),
-  when the target says pending deletion / not provisioned, on any 4xx of the PATCH, and when the TTL expires.
-- Remaining risk: an IIJ administrator moving an externalId between existing IIJ users by hand, inside the TTL.
-  The TTL bounds it; a conservative deployment sets TTL 0 (today's behaviour).
-- Effect: only a user who changes the password again within the TTL saves the search. In a **mass reset each user
-  changes once**, so the cache alone does not reach C/L; warming it with a paged listing
-  (\`GET /Users?attributes=id,externalId&count=1000\`: 20 requests for 20 000 users) would, at one request per change.
+*Done* (issue 16 #4): \`id_cache\` per target, off unless configured (docs/targets.md#id-cache). Key (target
+object, AD objectGUID, externalId) → SCIM id, in memory, bounded, TTL 1 s – 1 h counted from when the target showed
+the id; a refused write (404, pending deletion, any other 4xx) forgets it and searches and writes again in the same
+attempt, so the outcome equals the uncached one; with \`password_update: put\` the GET before the PUT re-checks the
+externalId. Remaining risk (PATCH): an IIJ administrator moving an externalId between existing IIJ users by hand
+inside the TTL. A mass reset changes each user once, so \`warm_up: true\` (a paged, read-only listing, 500 users per
+request, counted against the rate limit) is what brings it to about one request per change: §7 measures it.
+Delivery now charges a target's rate limit with the requests it really sent, not two per change.
 
 ### Memory (budget 100 MB)
 The heap holds no per-change state; what grew with the backlog was SQLite's page cache: better-sqlite3 builds SQLite

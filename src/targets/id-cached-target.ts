@@ -30,7 +30,7 @@ interface Provenance {
   seenAt: number;
 }
 
-const WARM_UP_PAGE = 100;
+const WARM_UP_PAGE = 500;
 const MIN_WARM_UP_PAGE = 10;
 
 /**

@@ -4,7 +4,9 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { configSchema } from '../../src/config/schema.js';
+import { configSchema, secretSchema } from '../../src/config/schema.js';
+import { Journal } from '../../src/journal/journal.js';
+import { createMetrics } from '../../src/metrics/metrics.js';
 import { ListingUnsupportedError, NotProvisionedError, RejectedChangeError, RetryableError, TargetUnusableError } from '../../src/errors.js';
 import { EV } from '../../src/journal/catalogue.js';
 import { ScimIdCache } from '../../src/targets/id-cache.js';
@@ -357,5 +359,33 @@ describe('id_cache configuration', () => {
     }
     const typo = configSchema.safeParse({ ...base, targets: [{ name: 'iij', type: 'iij', id_cache: { enabled: true, tll: '5m' } }] });
     assert.ok(!typo.success, 'unknown keys are errors');
+  });
+});
+
+describe('id cache metrics', () => {
+  it('pwsync_target_id_cache_total counts hits, misses and invalidations from events 3011-3013, with no value or id in a label', async () => {
+    const journal = new Journal();
+    const config = configSchema.parse({ ad: { ldap: { server: { addresses: ['dc1'], user: 'u' }, base_dn: 'DC=x' } }, targets: [{ name: 'iij', type: 'iij' }] });
+    const secret = secretSchema.parse({ ad: { ldap: { server: { password: 'bind-pw' } } }, targets: { iij: { access_token: 'tok' } } });
+    const m = createMetrics({
+      outbox: { countsByState: () => ({}), oldestOpenReceivedAt: () => undefined, targetSummary: () => [] },
+      journal,
+      delivery: { targetHealth: () => new Map() },
+      config: { config, secret, configPath: '/x/config.yml', secretPath: '/x/secret.yml' },
+    });
+    const inner = new FakeScim();
+    inner.users.set('id-x', 'alice@x');
+    const t = withIdCache(inner, { cache: new ScimIdCache({ ttlMs: MIN, maxEntries: 10, now: () => 0 }), ttlMs: MIN, warmUp: false, now: () => 0, journal });
+    await deliver(t, 'alice@x', GA, 'Pw-1');
+    await deliver(t, 'alice@x', GA, 'Pw-2');
+    inner.users.delete('id-x');
+    inner.users.set('id-y', 'alice@x');
+    await deliver(t, 'alice@x', GA, 'Pw-3');
+    const text = await m.registry.metrics();
+    m.close();
+    assert.match(text, /^pwsync_target_id_cache_total\{target="iij",result="miss"\} 1$/m);
+    assert.match(text, /^pwsync_target_id_cache_total\{target="iij",result="hit"\} 2$/m);
+    assert.match(text, /^pwsync_target_id_cache_total\{target="iij",result="invalidated"\} 1$/m);
+    assert.doesNotMatch(text, /alice@x|id-x|id-y|Pw-/);
   });
 });
