@@ -18,6 +18,11 @@ export interface IdCachedTargetOptions {
   now?: () => number;
   /** Users per listing page (halved when a page reaches the response cap). */
   pageSize?: number;
+  /**
+   * At least this long between two listing pages: 1 / rate_limit, so a warm-up never bursts past the target's limit
+   * (delivery also charges its pages to the rate limit once sent, through requestsSent).
+   */
+  pageIntervalMs?: number;
 }
 
 /** Where a TargetUser this wrapper handed out came from. */
@@ -64,7 +69,8 @@ export function withIdCache(inner: Target, o: IdCachedTargetOptions): Target {
     let users = 0;
     let pages = 0;
     try {
-      for (;;) {
+      for (let first = true; ; first = false) {
+        if (!first && (o.pageIntervalMs ?? 0) > 0) await new Promise((r) => setTimeout(r, o.pageIntervalMs));
         const seenAt = now();
         let page;
         try {

@@ -23,7 +23,7 @@ export function createTarget(cfg: TargetConfig, secret: SecretFile['targets'][st
   if (!c.enabled) return target;
   // A new cache per target object: a reload that changes the target (URL, token, matching) starts from nothing.
   const cache = new ScimIdCache({ ttlMs: c.ttl, maxEntries: c.max_entries, ...(deps.now ? { now: deps.now } : {}) });
-  return withIdCache(target, { cache, ttlMs: c.ttl, warmUp: c.warm_up, ...deps });
+  return withIdCache(target, { cache, ttlMs: c.ttl, warmUp: c.warm_up, pageIntervalMs: 1000 / cfg.rate_limit, ...deps });
 }
 
 function createUncachedTarget(cfg: TargetConfig, secret: SecretFile['targets'][string] | undefined): Target {
