@@ -124,7 +124,7 @@ async function main(): Promise<void> {
   if (rateLimitOnly) {
     const changes = Number(values['ratelimit-changes'] ?? (smoke ? 200 : 20_000));
     log(`§7 rate limit: ${changes} changes at rate_limit 20, without and with the id cache, side by side (about ${Math.round((changes * 2) / 20 / 60)} min)`);
-    results.ratelimit = await benchRateLimit({ changes, rateLimit: 20, latencyMs: 20, concurrency: 8 }, log);
+    results.ratelimit = await benchRateLimit({ changes, rateLimit: 20, latencyMs: 20, concurrency: 32 }, log);
     writeOutputs(results);
     log(`wrote ${path.join(outDir, 'REPORT.md')} (§7 merged into the existing results)`);
     return;

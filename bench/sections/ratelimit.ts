@@ -34,6 +34,8 @@ export interface RateLimitResults {
   /** ISO date of the run: this section runs only when asked, so its figures may be older than the rest. */
   date: string;
   latencyMs: number;
+  /** agent.concurrency of both rows (absent in results written before it was recorded). */
+  concurrency?: number;
   loadavgStart: number[];
   loadavgEnd: number[];
   /** The rows ran at the same time, each with its own emulator and agent (rate-bound, so they do not slow each other). */
@@ -56,7 +58,7 @@ export async function benchRateLimit(plan: RateLimitPlan, log: (s: string) => vo
     const template = path.join(root, 'template');
     prefillOutbox(template, Array.from({ length: plan.changes }, (_, j) => staticAccount(j)));
     const runs = await Promise.all([false, true].map((idCache) => oneRun(root, template, plan, idCache, log)));
-    return { date, latencyMs: plan.latencyMs, loadavgStart, loadavgEnd: os.loadavg(), concurrent: true, runs };
+    return { date, latencyMs: plan.latencyMs, concurrency: plan.concurrency, loadavgStart, loadavgEnd: os.loadavg(), concurrent: true, runs };
   } finally {
     removeDir(root);
   }
@@ -77,7 +79,9 @@ async function oneRun(root: string, template: string, plan: RateLimitPlan, idCac
     log(`ratelimit ${idCache ? 'with' : 'without'} id cache: ${plan.changes} changes at rate_limit ${plan.rateLimit}`);
     const { child } = await startAgentChild({ configFile: config, directory: { kind: 'static', accounts: plan.changes, iijUsers: plan.changes }, target: 'config' });
     try {
-      const r = await child.call<{ lastMs: number; counts: Record<string, number>; cpu: NodeJS.CpuUsage }>('waitTerminal', { n: plan.changes });
+      // Two requests per change at the rate limit, with room for a loaded machine (the rpc default is 30 minutes).
+      const patienceMs = Math.max(30 * 60_000, ((plan.changes * 2) / plan.rateLimit) * 1000 * 3);
+      const r = await child.call<{ lastMs: number; counts: Record<string, number>; cpu: NodeJS.CpuUsage }>('waitTerminal', { n: plan.changes }, patienceMs);
       const after = await em.child.call<Stats>('stats');
       const sum = (s: Stats) => Object.values(s.requestCounts).reduce((a, b) => a + b, 0);
       const requests = sum(after) - sum(before);
@@ -108,7 +112,7 @@ export function rateLimitReport(x: RateLimitResults, fmt: (n: number, digits?: n
   L.push(
     `Measured ${x.date} (this section runs only with \`--section ratelimit\`; a full run carries its last figures). ` +
       `${x.runs[0]?.changes ?? 0} changes, one per distinct IIJ user (a mass reset), at \`rate_limit: ${x.runs[0]?.rateLimit ?? 0}\` requests/s; ` +
-      `the emulator answers after ${x.latencyMs} ms; real agent (AD answered by a StaticDirectory), real IIJ target over HTTP, the agent's own token bucket. ` +
+      `the emulator answers after ${x.latencyMs} ms${x.concurrency !== undefined ? `, agent.concurrency ${x.concurrency}` : ''}; real agent (AD answered by a StaticDirectory), real IIJ target over HTTP, the agent's own token bucket. ` +
       `Requests are what the emulator received. The id-cache row uses \`id_cache: { enabled: true, ttl: 1h, warm_up: true }\`: ` +
       `the first miss starts a paged listing (read-only, counted in the requests), after which each change costs its write. ` +
       `${x.concurrent ? 'Both rows ran at the same time, each with its own emulator and agent: wall time is bound by the rate limit, not by the CPU. ' : ''}` +
