@@ -294,6 +294,14 @@ externalId. Remaining risk (PATCH): an IIJ administrator moving an externalId be
 inside the TTL. A mass reset changes each user once, so \`warm_up: true\` (a paged, read-only listing, 500 users per
 request, counted against the rate limit) is what brings it to about one request per change: §7 measures it.
 Delivery now charges a target's rate limit with the requests it really sent, not two per change.
+In the §7 run recorded here (10 000 changes, load average 10–17 from other work on the machine) the cached row's
+warm-up failed after 13 listing pages (cause not captured; the bench emulator renders every user for every page,
+which under that load is the likely timeout) and was then only retried after the TTL, so most changes still searched
+(1.87 requests per change). A failed warm-up is now retried by a miss a minute later — not re-measured. An earlier,
+aborted run of 20 000 changes (same settings, agent.concurrency 8, load 17–18), whose warm-up completed, delivered
+all 20 000 with the cache in 20 176 requests (1.009 per change) in 1 443 s (13.9 changes/s, bound by concurrency 8 on
+a machine that loaded, hence concurrency 32 since); its uncached row did not finish within the bench's 30-minute
+wait. Re-run \`npm run bench -- --section ratelimit\` on a quiet machine for the figures of record.
 
 ### Memory (budget 100 MB)
 The heap holds no per-change state; what grew with the backlog was SQLite's page cache: better-sqlite3 builds SQLite

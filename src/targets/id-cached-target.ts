@@ -36,6 +36,8 @@ interface Provenance {
 }
 
 const WARM_UP_PAGE = 500;
+/** A listing that failed (a timeout, a 5xx, a 429) is tried again after this long, or the TTL if shorter. */
+export const WARM_UP_RETRY_MS = 60_000;
 const MIN_WARM_UP_PAGE = 10;
 
 /**
@@ -91,6 +93,9 @@ export function withIdCache(inner: Target, o: IdCachedTargetOptions): Target {
       o.journal?.write(EV.idCacheWarmed, { target: name, users, pages, durationMs: now() - started });
     } catch (err) {
       if (err instanceof ListingUnsupportedError) listingUnsupported = true;
+      // What was listed stays; the next miss after a minute lists again (waiting a whole TTL would leave a mass
+      // reset searching user by user).
+      else lastWarmUp = started - o.ttlMs + Math.min(o.ttlMs, WARM_UP_RETRY_MS);
       o.journal?.write(EV.idCacheWarmUpFailed, { target: name, code: errorCode(err), error: err instanceof Error ? err.message : String(err) });
     }
   }

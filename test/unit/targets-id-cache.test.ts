@@ -309,6 +309,36 @@ describe('a target with an id cache', () => {
     assert.equal(inner.searches.length, 1);
   });
 
+  it('a warm-up that failed (timeout, 5xx, 429) is tried again by a miss a minute later, not only after the TTL', async () => {
+    let now = 0;
+    const inner = new FakeScim();
+    inner.users.set('id-x', 'alice@x');
+    inner.users.set('id-y', 'bob@x');
+    inner.users.set('id-z', 'carol@x');
+    let fail = true;
+    const listPage = inner.listPage.bind(inner);
+    inner.listPage = async (start: number, count: number) => {
+      if (fail) throw new RetryableError('iij: no complete answer within 30000 ms (timeout)');
+      return listPage(start, count);
+    };
+    const { t, events } = cached(inner, { warmUp: true, ttlMs: 3_600_000, now: () => now });
+    await deliver(t, 'alice@x', GA, 'Pw');
+    await t.close();
+    assert.equal(events.filter((e) => e.id === EV.idCacheWarmUpFailed.id).length, 1);
+    fail = false;
+    now = 59_999;
+    await deliver(t, 'bob@x', GB, 'Pw');
+    await t.close();
+    assert.equal(events.filter((e) => e.id === EV.idCacheWarmed.id).length, 0, 'not within the minute');
+    now = 60_000;
+    await deliver(t, 'alice@x', '6f1c1a2e-0000-4000-8000-0000000000cc', 'Pw');
+    await t.close();
+    assert.equal(events.filter((e) => e.id === EV.idCacheWarmed.id).length, 1);
+    const before = inner.searches.length;
+    await deliver(t, 'carol@x', '6f1c1a2e-0000-4000-8000-0000000000dd', 'Pw');
+    assert.equal(inner.searches.length, before, 'carol came from the listing');
+  });
+
   it('warm-up against a target that does not list: event 3015 once, then user-by-user searches', async () => {
     const inner = new FakeScim();
     inner.listing = 'unsupported';
