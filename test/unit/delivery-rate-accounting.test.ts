@@ -13,6 +13,7 @@ import { DeliveryWorker } from '../../src/delivery/worker.js';
 import { StaticDirectory } from '../../src/directory/static-directory.js';
 import { EV } from '../../src/journal/catalogue.js';
 import { Journal, type JournalEntry } from '../../src/journal/journal.js';
+import { countsByState } from '../../src/outbox/queries.js';
 import { Outbox } from '../../src/outbox/store.js';
 import type { Target, TargetUser } from '../../src/targets/target.js';
 
@@ -65,13 +66,13 @@ async function changesOneBucketBuys(target: Target): Promise<number> {
     fingerprintKey: Buffer.alloc(32, 6), clockSkewMs: 2_000, now: () => clock,
   });
   for (const a of accounts) outbox.insertChange({ account: a, targets: ['t'], source: 'cli', capturedAt: new Date(clock).toISOString(), password: `Pw-${a}-1!` });
-  const synced = () => outbox.countsByState()['done'] ?? 0;
-  const idle = () => (outbox.countsByState()['inflight'] ?? 0) === 0;
+  const synced = () => countsByState(outbox.reader)['done'] ?? 0;
+  const idle = () => (countsByState(outbox.reader)['inflight'] ?? 0) === 0;
   try {
     worker.start();
     // Wait (bounded) until every started change has finished and nothing more is in flight; the bucket then decides.
     await new Promise<void>((resolve, reject) => {
-      const deadline = setTimeout(() => reject(new Error(`still busy: ${JSON.stringify(outbox.countsByState())}`)), 10_000);
+      const deadline = setTimeout(() => reject(new Error(`still busy: ${JSON.stringify(countsByState(outbox.reader))}`)), 10_000);
       let settled = false;
       const check = () => {
         if (!settled && synced() > 0 && idle()) {
