@@ -263,6 +263,9 @@ one ack of ~110 (an intake change writes ~9 pages: the row and six indexes) — 
 runs on the event loop (a worker thread with its own connection would take it off, at a second V8 isolate's memory).
 On a 2-core VM shared by the agent, the load generator and other work, scheduling noise dominates the tail; with
 8 clients p50 ≈ 8 / throughput, so that row is CPU-bound. A DC does not send 8 concurrent changes continuously.
+*Quiet re-run* (the table above, load ≈ 1, §7 running beside it): still a MISS in both rows. With 8 clients throughput
+rose (1 185 → 1 499 changes/s) at about the same p99; with 1 client the p99 is higher than the first run's 5.43 ms.
+The suspect is the thread-pool hop per ack (two thread wake-ups); it is not profiled yet.
 
 ### Delivery ratio (budget ≥ 80 % of C/(2L))
 *Causes found*: 2–3 fsyncs per delivered change (claim, finish, version) serialised on the event loop; a full scan
