@@ -3,6 +3,8 @@
 // directory from config.yml, and the target can be "hung" (find never resolves) to pause delivery.
 // Reports counts and timings over IPC; never sees or sends a password except inside the agent itself.
 
+// First, as in the CLI entry: the agent runs with the young generation `pwsync run` has (src/cli/young-generation.ts).
+import '../src/cli/young-generation.js';
 import { performance } from 'node:perf_hooks';
 import { startAgent, type RunningAgent } from '../src/agent.js';
 import { loadConfig } from '../src/config/load.js';

@@ -2,6 +2,8 @@
 // pwsync command line: a thin dispatcher; each command lives in its own module and calls the parts in src/.
 // Never accepts a password or token as an argument.
 
+// First: it must run before any other module is loaded (young-generation.ts).
+import './young-generation.js';
 import { ConfigError, PwsyncError } from '../errors.js';
 import { UsageError } from './args.js';
 
