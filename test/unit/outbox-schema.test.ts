@@ -24,6 +24,10 @@ const KEY = randomBytes(32);
 let n = 0;
 
 const columns = (o: Outbox, table: string) => (rawConnection(o).prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>).map((c) => c.name);
+/** The indexes on changes, SQLite's own (UNIQUE id) included: each one is written on every insert and state change. */
+const changeIndexes = (o: Outbox) =>
+  (rawConnection(o).prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'changes' ORDER BY name`).all() as Array<{ name: string }>).map((r) => r.name);
+const CHANGE_INDEXES = ['changes_account', 'changes_capture', 'changes_open_due', 'changes_open_received', 'changes_target_due', 'sqlite_autoindex_changes_1'];
 const userVersion = (file: string, driver: SqliteDriverName) => {
   const db = openSqlite(file, { readonly: true }, driver);
   try {
@@ -67,6 +71,7 @@ for (const driver of driversUnderTest()) {
       const o = new Outbox(file, KEY, Date.now, { driver });
       assert.deepEqual(o.schema, { from: 0, to: SCHEMA_VERSION });
       assert.ok(columns(o, 'delivered').includes('guid'));
+      assert.deepEqual(changeIndexes(o), CHANGE_INDEXES, 'changes_due (unused) is gone');
       o.close();
       assert.equal(userVersion(file, driver), SCHEMA_VERSION);
       const again = new Outbox(file, KEY, Date.now, { driver });
@@ -82,6 +87,7 @@ for (const driver of driversUnderTest()) {
         assert.deepEqual(o.schema, { from: 1, to: SCHEMA_VERSION });
         assert.equal(schemaVersionOf(rawConnection(o)), SCHEMA_VERSION);
         assert.ok(columns(o, 'delivered').includes('guid'));
+        assert.deepEqual(changeIndexes(o), CHANGE_INDEXES);
         assert.equal(o.openSecret(o.get(id)!), 'Old-Release-Pw1!', 'the queued change and its sealed password survive');
         o.finish(id, 'done', undefined, undefined, { fingerprint: 'fp', kvno: 3, guid: '0B7D5B0C-7E62-4A4A-9B6F-0C1F0E5D7A11' });
         assert.deepEqual(o.lastDelivered({ account: 'alice', guid: '0b7d5b0c-7e62-4a4a-9b6f-0c1f0e5d7a11' }, 'iij')?.fingerprint, 'fp');
