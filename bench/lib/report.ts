@@ -59,7 +59,7 @@ export function writeReport(r: BenchResults): string {
   L.push('## 1. Intake');
   L.push('');
   if (r.intake) {
-    L.push(`Real agent (\`startAgent\` in its own process), real Unix socket, SQLite WAL with synchronous=FULL on a temp dir. Each change is one`);
+    L.push(`Real agent (\`startAgent\` in its own process, no profiler attached), real Unix socket, SQLite WAL on a temp dir (commit at NORMAL, then an fsync of the WAL before the ack). Each change is one`);
     L.push(`\`sendChange\` (connect, frame, reply after commit), timed by the client. Delivery is **paused** by giving the agent a directory and a target that`);
     L.push(`never answer: the first \`concurrency\` claimed changes wait forever, nothing else is claimed, so only intake writes the outbox. ${r.intake.warmup} warm-up changes first.`);
     L.push('');
@@ -68,10 +68,20 @@ export function writeReport(r: BenchResults): string {
     for (const x of r.intake.runs)
       L.push(`| ${x.clients} | ${x.changes} | ${fmt(x.latency.p50)} | ${fmt(x.latency.p90)} | ${fmt(x.latency.p99)} | ${fmt(x.latency.max)} | ${fmt(x.perSecond, 1)} | ${verdict(x.latency.p99 < 5)} |`);
     L.push('');
+    if (r.intake.floor) {
+      L.push('The floor: the same client and sizes against `bench/intake-floor.ts`, a server that only reads the frame, appends 36 KiB (what one intake commit writes to the WAL) and');
+      L.push('fdatasyncs on the thread pool before it replies — no validation, sealing, SQLite or journal. What it measures is this machine: process wake-ups, the socket round trip and the disk.');
+      L.push('');
+      L.push('| floor, clients | changes | p50 ms | p90 ms | p99 ms | max ms | changes/s |');
+      L.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+      for (const x of r.intake.floor)
+        L.push(`| ${x.clients} | ${x.changes} | ${fmt(x.latency.p50)} | ${fmt(x.latency.p90)} | ${fmt(x.latency.p99)} | ${fmt(x.latency.max)} | ${fmt(x.perSecond, 1)} |`);
+      L.push('');
+    }
     if (r.intake.commitMs)
       L.push(`A one-row commit on the same file system costs ${fmt(r.intake.commitMs.full)} ms with synchronous=FULL and ${fmt(r.intake.commitMs.normal, 3)} ms with NORMAL (WAL, mean of 300). Intake commits at NORMAL and acks after an fsync of the WAL on the thread pool, one fsync shared by every commit made before it started (docs/architecture.md#durability).`);
     L.push('');
-    L.push('Agent CPU profile during this section (`node --cpu-prof`, self time; native SQLite time — including fsync — shows under the JS function that called it):');
+    L.push('Agent CPU profile of a second agent under the same load (`node --cpu-prof`, self time; native SQLite time shows under the JS function that called it):');
     L.push(hot(r.intake.hotSpots));
   }
 
@@ -95,7 +105,7 @@ export function writeReport(r: BenchResults): string {
     L.push(`![delivery chart](delivery.svg)${r.png ? ' (also delivery.png)' : ''}`);
     L.push('');
     for (const x of r.delivery.runs.filter((y) => y.hotSpots?.length)) {
-      L.push(`Agent CPU profile of the L=${x.latencyMs} ms, C=${x.concurrency} run:`);
+      L.push(`Agent CPU profile of a rerun of the L=${x.latencyMs} ms, C=${x.concurrency} row with \`node --cpu-prof\` (the table's figures are from the run without it):`);
       L.push(hot(x.hotSpots));
     }
   }

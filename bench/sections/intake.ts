@@ -2,12 +2,14 @@
 // delivery paused so nothing but intake touches the outbox.
 
 import { performance } from 'node:perf_hooks';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { sendChange } from '../../src/capture/intake-client.js';
 import { hotSpots, type HotSpot } from '../lib/profile.js';
 import { summarise, type LatencySummary } from '../lib/stats.js';
-import { benchPassword, removeDir, startAgentChild, tempDir, writeConfig } from '../lib/stack.js';
+import { forkChild } from '../lib/rpc.js';
+import { BENCH_DIST, benchPassword, removeDir, startAgentChild, tempDir, writeConfig } from '../lib/stack.js';
 
 export interface IntakeRun {
   clients: number;
@@ -21,6 +23,8 @@ export interface IntakeResult {
   commitMs?: { full: number; normal: number };
   warmup: number;
   hotSpots: HotSpot[];
+  /** The same client against a minimal server that only appends and fdatasyncs (bench/intake-floor.ts). */
+  floor?: IntakeRun[];
 }
 
 let seq = 0;
@@ -49,27 +53,55 @@ export async function loadIntake(socketPath: string, clients: number, changes: n
 
 export async function benchIntake(o: { changes: number; singleClientChanges: number; warmup: number }): Promise<IntakeResult> {
   const dir = tempDir('intake');
-  const profDir = path.join(dir, 'prof');
-  const config = writeConfig(dir, { scimBase: 'http://127.0.0.1:9/scim/v2/', token: 'bench-unused', concurrency: 8 });
-  const { child, socketPath } = await startAgentChild({ configFile: config, directory: { kind: 'static', accounts: 0, iijUsers: 1 }, target: 'hang' }, [
-    '--cpu-prof',
-    `--cpu-prof-dir=${profDir}`,
-  ]);
   try {
-    await loadIntake(socketPath, 8, o.warmup);
-    const runs: IntakeRun[] = [];
-    for (const [clients, changes] of [
-      [1, o.singleClientChanges],
-      [8, o.changes],
-    ] as const) {
-      const r = await loadIntake(socketPath, clients, changes);
-      runs.push({ clients, changes, latency: summarise(r.samples), perSecond: changes / (r.elapsedMs / 1000) });
-    }
-    await child.close();
-    return { runs, warmup: o.warmup, hotSpots: hotSpots(profDir), commitMs: commitCost(dir) };
+    // Latencies come from an agent without a profiler: V8's sampling profiler interrupts the agent's thread about
+    // 1 000 times a second, which is the tail being measured. The hot spots come from a second, profiled agent.
+    const runs = await agentRuns(path.join(dir, 'measured'), o, []);
+    const floor = await floorRuns(path.join(dir, 'floor'), o);
+    const profDir = path.join(dir, 'prof');
+    await agentRuns(path.join(dir, 'profiled'), o, ['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
+    return { runs, floor, warmup: o.warmup, hotSpots: hotSpots(profDir), commitMs: commitCost(dir) };
+  } finally {
+    removeDir(dir);
+  }
+}
+
+type Plan = { changes: number; singleClientChanges: number; warmup: number };
+
+/** The warm-up, then 1 client and 8 clients against one socket. */
+async function loadRuns(socketPath: string, o: Plan): Promise<IntakeRun[]> {
+  await loadIntake(socketPath, 8, o.warmup);
+  const runs: IntakeRun[] = [];
+  for (const [clients, changes] of [
+    [1, o.singleClientChanges],
+    [8, o.changes],
+  ] as const) {
+    const r = await loadIntake(socketPath, clients, changes);
+    runs.push({ clients, changes, latency: summarise(r.samples), perSecond: changes / (r.elapsedMs / 1000) });
+  }
+  return runs;
+}
+
+async function agentRuns(dir: string, o: Plan, execArgv: string[]): Promise<IntakeRun[]> {
+  mkdirSync(dir);
+  const config = writeConfig(dir, { scimBase: 'http://127.0.0.1:9/scim/v2/', token: 'bench-unused', concurrency: 8 });
+  const { child, socketPath } = await startAgentChild({ configFile: config, directory: { kind: 'static', accounts: 0, iijUsers: 1 }, target: 'hang' }, execArgv);
+  try {
+    return await loadRuns(socketPath, o);
   } finally {
     await child.close();
-    removeDir(dir);
+  }
+}
+
+/** The same client against bench/intake-floor.ts: the machine's floor for a durable ack. */
+async function floorRuns(dir: string, o: Plan): Promise<IntakeRun[]> {
+  mkdirSync(dir, { mode: 0o700 });
+  const child = forkChild(path.join(BENCH_DIST, 'intake-floor.js'));
+  try {
+    const { socketPath } = await child.call<{ socketPath: string }>('start', { dir });
+    return await loadRuns(socketPath, o);
+  } finally {
+    await child.close();
   }
 }
 
