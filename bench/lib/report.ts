@@ -273,9 +273,26 @@ one ack of ~110 (an intake change writes ~9 pages: the row and six indexes) — 
 runs on the event loop (a worker thread with its own connection would take it off, at a second V8 isolate's memory).
 On a 2-core VM shared by the agent, the load generator and other work, scheduling noise dominates the tail; with
 8 clients p50 ≈ 8 / throughput, so that row is CPU-bound. A DC does not send 8 concurrent changes continuously.
-*Quiet re-run* (the table above, load ≈ 1, §7 running beside it): still a MISS in both rows. With 8 clients throughput
-rose (1 185 → 1 499 changes/s) at about the same p99; with 1 client the p99 is higher than the first run's 5.43 ms.
-The suspect is the thread-pool hop per ack (two thread wake-ups); it is not profiled yet.
+*Quiet re-run* (the previous report, load ≈ 1): still a MISS in both rows (1 client p99 8.77 ms, 8 clients 16.32 ms
+at 1 499 changes/s).
+*Third round — where the 1-client tail goes* (load 1–2, this machine):
+- Not the disk: fdatasync after a 36 KiB append, 3 000 times, p50 0.24–0.33 ms, p99 0.37–0.59 ms; traced in the
+  agent under the 1-client load (\`strace -T\`), p50 0.55 ms, p99 1.30 ms.
+- Inside the agent (an instrumented build, one run): frame to commit p50 0.31 / p99 0.90 ms, journaling event 2000
+  0.05 / 0.14 ms, commit to "fsync done" on the thread pool 0.80 / 4.34 ms. The fsync is ~0.5 ms of the latter; the
+  rest is hand-overs between threads: \`perf sched\` measured 0.29 ms on average (3.7 ms at worst) between a node thread
+  being woken and running, and one ack takes about four such wake-ups (client, agent loop, pool thread, agent loop).
+- The floor table above is that machine cost alone: the same client against a server that only appends and fsyncs.
+- Earlier reports measured an agent with \`--cpu-prof\` attached; the figures are now from one without it (1-client
+  p99 with it 7.2–7.4 ms, without 6.9–8.3 ms in two runs each: no visible difference), and a second agent is profiled.
+- *Tried and not kept*: the fsync on the event loop instead of the pool for a lone change, 4 interleaved pairs each.
+  Always when the batch is one change: 1 client p99 6.3–6.9 ms vs 6.8–8.1 ms, but 8 clients fell from 1 650–2 260
+  to 840–1 240 changes/s (p99 13.6–19.2 vs 10.1–12.8 ms): lone batches are common with 8 clients too, and an fsync on
+  the loop holds the other clients' frames. Only after 4 lone commits in a row with no ack due: 1 client p99
+  5.4–7.7 vs 6.8–9.7 ms, 8 clients 945–1 660 vs 1 350–2 330 changes/s. Neither brings 1 client under 5 ms and both
+  cost the 8-client row.
+*What remains*: the durable ack needs an fsync on some thread, and on this 2-vCPU VM each thread wake-up costs about
+as much as the fsync. Compare each row with its floor: what the agent adds to the tail is the difference.
 
 ### Delivery ratio (budget ≥ 80 % of C/(2L))
 *Causes found*: 2–3 fsyncs per delivered change (claim, finish, version) serialised on the event loop; a full scan
@@ -291,6 +308,19 @@ First run (4 000 changes at most): L=5 C=32 100.8/s, L=20 C=8 126.7/s, L=20 C=32
 They measure the machine as much as pwsync; where the limit is below what two cores serve (L = 100 ms; L = 20 ms,
 C = 1) the ratio passes. The biggest remaining agent costs in the L=5, C=32 profile are the claim query and
 per-change transactions; batching the \`finish\` of changes completed in one tick is the next step.
+
+*Third round* (issue 16):
+- The measured rows run without a profiler; the L=5, C=32 row carried \`--cpu-prof\` before, and at C=1 a profiled
+  agent spends 5.5 ms per change against 2.9–3.7 ms without. Its hot spots now come from a profiled rerun.
+- Outbox schema v5 drops \`changes_due\`, an index no query had used since the claim got its own (v3) but that every
+  insert and state change still wrote. Interleaved A/B, 2 pairs: CPU per change at L=5, C=32 0.60 / 0.62 → 0.47 /
+  0.50 ms; C=1 and C=8 within the runs' noise.
+- Where C=1's ~3 ms per change goes (profile, 1 500 changes at L=5): Node's internals (streams, timers, HTTP) 24 %,
+  outbox SQL 17 % and better-sqlite3 8 %, undici 14 %, \`writev\` (the kernel's loopback TCP, charged to the sender)
+  14 %, pwsync's own JS 11 %; user 2.8 ms and system 0.4 ms per change. The store alone, measured without HTTP,
+  costs 0.36 ms per change when every turn settles and claims one row and 0.09–0.13 ms at 4–32 rows per turn. At
+  C=1 nothing is shared between changes: each pays its own two transactions, two HTTP requests and about ten
+  event-loop wake-ups, so 1 ms is out of reach without a different transport, not a faster agent.
 
 **The emulator is a bottleneck too** (not agent code): a search renders every user and runs scimmy's filter on
 each — probe: **183–209 ms per search with 5 000 users** — and every PATCH runs \`UserStore.assertUnique\` over all
@@ -316,7 +346,7 @@ all 20 000 with the cache in 20 176 requests (1.009 per change) in 1 443 s (13.9
 a machine that loaded, hence concurrency 32 since); its uncached row did not finish within the bench's 30-minute
 wait. Re-run \`npm run bench -- --section ratelimit\` on a quiet machine for the figures of record.
 
-### Memory (budget 100 MB)
+### Memory (budget 100 MB, target 80 MiB)
 The heap holds no per-change state; what grew with the backlog was SQLite's page cache: better-sqlite3 builds SQLite
 with a 16 MB default, and start-up's \`quick_check\` and the sweep's scans filled it (95.6–96.8 MiB at 100 000 pending,
 80.8 MiB empty). The outbox now sets \`cache_size\` to 2 MiB (SQLite's own default; the OS's file cache still holds the
@@ -328,6 +358,13 @@ Not done: \`node --max-semi-space-size=2\` measured 75.7 MiB at 100 000 pending 
 only be set at process start (the Linux launcher could; \`pwsync.exe\` and npm installs could not), and its CPU cost for
 delivery is unmeasured. The console and prom-client are loaded only when a console admin token is configured. The
 budget is read as 100 × 10⁶ bytes; a run near the line is a miss.
+*Third round*: the agent keeps V8's young generation at its initial size: \`--semi-space-growth-factor=1\`, set with
+\`v8.setFlagsFromString\` by the CLI entry before any other module loads (\`src/cli/young-generation.ts\`). V8 reads
+that flag whenever it considers growing the young generation, so unlike \`--max-semi-space-size\` it works from inside
+the process: \`pwsync.exe\`, npm installs and the Linux package alike. Probe, RSS 3 s after loading the agent's
+modules: 75.4–75.6 → 67.5–67.7 MiB (Node 22: 85.3 → 78.6 MiB). Delivery CPU per change is not worse with it
+(interleaved, L=5 ms: C=32 0.58 / 0.55 / 0.46 → 0.51 / 0.47 / 0.50 ms, C=8 1.18 / 1.08 / 0.83 → 0.85 / 0.81 /
+0.78 ms): the agent's own allocations are short-lived.
 
 ### Start-up (budget 1 s)
 Module loading, not work: probes on this machine — \`node -e 0\` 0.13–0.30 s, \`require('zod')\` 0.75 s, \`undici\`
