@@ -60,12 +60,13 @@ test('reportCoverageCommand reads the outbox and prints the unsynced users (text
   const path = await import('node:path');
   const { Outbox } = await import('../../src/outbox/store.js');
   const { reportCoverageCommand } = await import('../../src/cli/report-coverage.js');
+  const { settleFinal } = await import('../support/outbox-settle.js');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pwsync-cov-'));
   writeFileSync(path.join(dir, 'config.yml'), `agent:\n  data_dir: ${dir}\nad:\n  ldap:\n    server:\n      addresses: [dc1]\n      user: reader\n    base_dn: DC=x\ntargets:\n  - name: iij\n    type: iij\n`);
   writeFileSync(path.join(dir, 'secret.yml'), `ad:\n  ldap:\n    server:\n      password: bind-pw\ntargets:\n  iij:\n    access_token: tok-tok\n`, { mode: 0o600 });
   const outbox = new Outbox(path.join(dir, 'outbox.sqlite'), Buffer.alloc(32, 3));
   const r = outbox.insertChange({ account: 'alice', targets: ['iij'], source: 'cli', capturedAt: new Date().toISOString(), password: 'Secret-1!x' });
-  outbox.finish(r.ids[0]!, 'done', undefined, undefined, { fingerprint: 'f', kvno: null });
+  settleFinal(outbox, r.ids[0]!, 'done', { delivered: { fingerprint: 'f', kvno: null } });
   outbox.close();
   const past = ft(Date.now() - 3_600_000);
   const users = { listInScopeUsers: async () => [{ sAMAccountName: 'alice', dn: 'CN=alice', pwdLastSet: past }, { sAMAccountName: 'bob', dn: 'CN=bob', pwdLastSet: past }] };

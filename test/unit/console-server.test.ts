@@ -15,6 +15,7 @@ import { startConsole, type RunningConsole } from '../../src/agent-console.js';
 import { dateToFiletime } from '../../src/directory/filetime.js';
 import type { TargetHealth } from '../../src/delivery/worker.js';
 import { request, cookieOf, csrfOf } from '../support/console-http.js';
+import { claimRows, settleAgain, settleFinal } from '../support/outbox-settle.js';
 
 const ADMIN = 'admin-token-0123456789abcdef';
 const ACCESS = 'iij-access-token-SECRET-42';
@@ -51,9 +52,11 @@ describe('console server', () => {
       const r = outbox.insertChange({ account: `user-${label}`, targets: ['iij'], source: 'cli', capturedAt: new Date().toISOString(), password: PASSWORDS[i]! });
       ids[label] = r.ids[0]!;
     }
-    outbox.reschedule(ids.waiting!, 'waiting', Date.now() + 3_600_000, 'E_NOT_PROVISIONED', 'no user at iij', true);
-    outbox.reschedule(ids.later!, 'waiting', Date.now() + 3_600_000, 'E_NOT_PROVISIONED', 'later', true);
-    outbox.finish(ids.expired!, 'expired', 'E_EXPIRED', 'not delivered within queue.max_age');
+    // As delivery leaves them: two attempts found no user at the target, one row outlived queue.max_age.
+    claimRows(outbox, [ids.waiting!, ids.later!, ids.expired!]);
+    settleAgain(outbox, ids.waiting!, { state: 'waiting', dueAt: Date.now() + 3_600_000, code: 'E_NOT_PROVISIONED', error: 'no user at iij', countAttempt: true });
+    settleAgain(outbox, ids.later!, { state: 'waiting', dueAt: Date.now() + 3_600_000, code: 'E_NOT_PROVISIONED', error: 'later', countAttempt: true });
+    settleFinal(outbox, ids.expired!, 'expired', { code: 'E_EXPIRED', error: 'not delivered within queue.max_age' });
     con = await startConsole({
       outbox, journal, config: loaded,
       delivery: { targetHealth: () => health, notify: () => void notified++ },

@@ -18,6 +18,7 @@ import { Journal, type JournalEntry } from '../../src/journal/journal.js';
 import { Outbox } from '../../src/outbox/store.js';
 import { listChanges } from '../../src/outbox/queries.js';
 import { rawConnection } from '../support/outbox-raw.js';
+import { settleFinal } from '../support/outbox-settle.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'pwsync-intake-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -94,7 +95,7 @@ describe('Intake', () => {
   it('a change superseded by its own insert (version already delivered) journals its 2000 before its 3004', async () => {
     const first = await intake().accept(frame({ version: { kvno: 3 } }));
     const row = outbox.get(first.id)!;
-    outbox.finish(row.id, 'done', undefined, undefined, { fingerprint: 'fp', kvno: 3 });
+    settleFinal(outbox, row.id, 'done', { delivered: { fingerprint: 'fp', kvno: 3 } });
     // e.g. the account was disabled: syncpasswords hands the object over again with the same kvno
     const again = await intake().accept(frame({ version: { kvno: 3 }, uac: 514 }));
     const mine = events.filter((e) => e.change === again.id).map((e) => e.id);

@@ -17,6 +17,7 @@ import { openSqlite, type SqliteDriverName } from '../../src/outbox/sqlite-drive
 import { Outbox } from '../../src/outbox/store.js';
 import { driversUnderTest } from '../support/sqlite-drivers.js';
 import { rawConnection } from '../support/outbox-raw.js';
+import { settleFinal } from '../support/outbox-settle.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'pwsync-schema-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -89,7 +90,7 @@ for (const driver of driversUnderTest()) {
         assert.ok(columns(o, 'delivered').includes('guid'));
         assert.deepEqual(changeIndexes(o), CHANGE_INDEXES);
         assert.equal(o.openSecret(o.get(id)!), 'Old-Release-Pw1!', 'the queued change and its sealed password survive');
-        o.finish(id, 'done', undefined, undefined, { fingerprint: 'fp', kvno: 3, guid: '0B7D5B0C-7E62-4A4A-9B6F-0C1F0E5D7A11' });
+        settleFinal(o, id, 'done', { delivered: { fingerprint: 'fp', kvno: 3, guid: '0B7D5B0C-7E62-4A4A-9B6F-0C1F0E5D7A11' } });
         assert.deepEqual(o.lastDelivered({ account: 'alice', guid: '0b7d5b0c-7e62-4a4a-9b6f-0c1f0e5d7a11' }, 'iij')?.fingerprint, 'fp');
         o.close();
         assert.equal(userVersion(file, driver), SCHEMA_VERSION);

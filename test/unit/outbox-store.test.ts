@@ -15,6 +15,7 @@ import { countsByState, listChanges, oldestOpenReceivedAt, targetSummary } from 
 import { openOutboxReader, type OutboxReader } from '../../src/outbox/reader.js';
 import { driversUnderTest } from '../support/sqlite-drivers.js';
 import { rawConnection } from '../support/outbox-raw.js';
+import { claimRows, settleAgain, settleFinal } from '../support/outbox-settle.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'pwsync-outbox-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -100,7 +101,8 @@ describe(`outbox on ${d}`, () => {
 
     it('supersedes a waiting (retry-scheduled) row too, but only of the same target', () => {
       const a = box.insertChange(change('alice', { targets: ['iij', 'scim'] }));
-      box.reschedule(a.ids[0]!, 'waiting', clock + 60_000, 'E_RETRYABLE', '503', true);
+      claimRows(box, [a.ids[0]!]);
+      settleAgain(box, a.ids[0]!, { state: 'waiting', dueAt: clock + 60_000, code: 'E_RETRYABLE', error: '503', countAttempt: true });
       const b = box.insertChange(change('alice', { targets: ['iij'] }));
       assert.deepEqual(b.superseded.map((s) => s.id), [a.ids[0]]);
       assert.equal(box.get(a.ids[0]!)!.state, 'superseded');
@@ -147,11 +149,10 @@ describe(`outbox on ${d}`, () => {
   describe('Outbox.claimDue', () => {
     it('marks due rows inflight, oldest due first, up to the limit', () => {
       const ids = ['a', 'b', 'c', 'd'].map((u) => box.insertChange(change(u)).ids[0]!);
-      // make d due first, a last; c not due yet
-      box.reschedule(ids[3]!, 'waiting', clock - 3000, null, null, false);
-      box.reschedule(ids[1]!, 'waiting', clock - 2000, null, null, false);
-      box.reschedule(ids[0]!, 'waiting', clock - 1000, null, null, false);
-      box.reschedule(ids[2]!, 'waiting', clock + 1000, null, null, false);
+      // make d due first, a last; c not due yet (each attempt ended before reaching the target)
+      claimRows(box, ids);
+      for (const [i, dueAt] of [[3, clock - 3000], [1, clock - 2000], [0, clock - 1000], [2, clock + 1000]] as const)
+        settleAgain(box, ids[i]!, { state: 'waiting', dueAt, code: null, error: null, countAttempt: false });
       const got = box.claimDue(2, all());
       assert.deepEqual(got.map((r) => r.account), ['d', 'b']);
       assert.ok(got.every((r) => r.state === 'inflight' && box.get(r.id)!.state === 'inflight'));
@@ -176,7 +177,7 @@ describe(`outbox on ${d}`, () => {
       const first = box.claimDue(10, all());
       assert.deepEqual(first.map((r) => r.id), [a.ids[0]]);
       assert.deepEqual(box.claimDue(10, all()), []);
-      box.finish(a.ids[0]!, 'done');
+      settleFinal(box, a.ids[0]!, 'done');
       assert.deepEqual(box.claimDue(10, all()).map((r) => r.id), [b.ids[0]]);
     });
 
@@ -227,13 +228,13 @@ describe(`outbox on ${d}`, () => {
     it('never makes a final row final again, and reschedules only rows in flight', () => {
       const a = box.insertChange(change('alice'));
       const [r] = box.claimDue(1, all());
-      box.finish(r!.id, 'rejected', 'E_DROPPED', 'dropped');
+      box.settleAll([{ kind: 'final', seq: r!.seq, account: 'alice', target: 'iij', state: 'rejected', code: 'E_DROPPED', error: 'dropped' }]);
       box.settleAll([{ kind: 'final', seq: r!.seq, account: 'alice', target: 'iij', state: 'done' }]);
       box.settleAll([{ kind: 'again', seq: r!.seq, state: 'pending', dueAt: clock, code: null, error: null, countAttempt: false }]);
       assert.equal(box.get(a.ids[0]!)!.state, 'rejected');
     });
 
-    it('a claimed row carries the newer capture that makes it redundant, as newerCapture() says', () => {
+    it('a claimed row carries the newer capture that makes it redundant (not an older password version)', () => {
       const a = box.insertChange(change('alice', { kvno: 3 }));
       const [first] = box.claimDue(1, all());
       assert.equal(first!.newerCapture, undefined);
@@ -244,17 +245,16 @@ describe(`outbox on ${d}`, () => {
       const [again] = box.claimDue(10, all());
       assert.equal(again!.id, a.ids[0]);
       assert.equal(again!.newerCapture, b.captureId);
-      assert.equal(box.newerCapture(again!), b.captureId);
       assert.equal(box.openSecret(again!), `pw-alice-${n}`, 'the sealed password read with the claim opens');
     });
   });
 
-  describe('Outbox.finish and reschedule', () => {
-    it('finish erases nonce and box, records the final state, and the delivered fingerprint', () => {
+  describe('Outbox.settleAll: final rows and rows due again', () => {
+    it('a final row loses nonce and box and records the final state and the delivered fingerprint', () => {
       const a = box.insertChange(change('alice', { kvno: 3 }));
       const [row] = box.claimDue(1, all());
       clock += 500;
-      box.finish(row!.id, 'done', undefined, undefined, { fingerprint: 'fp1', kvno: 3 });
+      box.settleAll([{ kind: 'final', seq: row!.seq, account: 'alice', target: 'iij', state: 'done', delivered: { fingerprint: 'fp1', kvno: 3 } }]);
       const r = box.get(a.ids[0]!)!;
       assert.equal(r.state, 'done');
       assert.equal(r.finalAt, clock);
@@ -265,15 +265,15 @@ describe(`outbox on ${d}`, () => {
       assert.equal(box.lastDelivered('alice', 'scim'), undefined);
     });
 
-    it('finish without a fingerprint records no delivery; a later delivery replaces the fingerprint', () => {
+    it('a final row without a fingerprint records no delivery; a later delivery replaces the fingerprint', () => {
       const a = box.insertChange(change('alice'));
-      box.finish(a.ids[0]!, 'rejected', 'E_REJECTED', 'policy');
+      settleFinal(box, a.ids[0]!, 'rejected', { code: 'E_REJECTED', error: 'policy' });
       assert.equal(box.lastDelivered('alice', 'iij'), undefined);
       assert.equal(box.get(a.ids[0]!)!.lastErrorCode, 'E_REJECTED');
       const b = box.insertChange(change('alice'));
-      box.finish(b.ids[0]!, 'done', undefined, undefined, { fingerprint: 'fp1', kvno: null });
+      settleFinal(box, b.ids[0]!, 'done', { delivered: { fingerprint: 'fp1', kvno: null } });
       const c = box.insertChange(change('alice'));
-      box.finish(c.ids[0]!, 'done', undefined, undefined, { fingerprint: 'fp2', kvno: 9 });
+      settleFinal(box, c.ids[0]!, 'done', { delivered: { fingerprint: 'fp2', kvno: 9 } });
       assert.equal(box.lastDelivered('alice', 'iij')?.fingerprint, 'fp2');
     });
 
@@ -284,10 +284,11 @@ describe(`outbox on ${d}`, () => {
       assert.equal(box.get(a.ids[0]!)!.state, 'pending');
     });
 
-    it('reschedule sets state, due time and error; counts attempts only when asked', () => {
+    it('a row due again gets its state, due time and error; counts an attempt only when asked', () => {
       const a = box.insertChange(change('alice'));
       const id = a.ids[0]!;
-      box.reschedule(id, 'waiting', clock + 5000, 'E_RETRYABLE', 'HTTP 503', true);
+      claimRows(box, [id]);
+      settleAgain(box, id, { state: 'waiting', dueAt: clock + 5000, code: 'E_RETRYABLE', error: 'HTTP 503', countAttempt: true });
       let r = box.get(id)!;
       assert.equal(r.state, 'waiting');
       assert.equal(r.nextAttemptAt, clock + 5000);
@@ -295,14 +296,18 @@ describe(`outbox on ${d}`, () => {
       assert.equal(r.lastErrorCode, 'E_RETRYABLE');
       assert.equal(r.lastError, 'HTTP 503');
       assert.equal(r.waitingSince, null);
-      box.reschedule(id, 'pending', clock, 'E_TARGET_UNUSABLE', '401', false);
+      clock += 5000;
+      claimRows(box, [id]);
+      settleAgain(box, id, { state: 'pending', dueAt: clock, code: 'E_TARGET_UNUSABLE', error: '401', countAttempt: false });
       assert.equal(box.get(id)!.attempts, 1);
       assert.equal(box.get(id)!.hasSecret, true, 'an open row keeps its box');
       // waiting_since starts with the first E_NOT_PROVISIONED and is kept through later ones
       const t0 = clock;
-      box.reschedule(id, 'waiting', clock + 1, 'E_NOT_PROVISIONED', 'absent', true);
+      claimRows(box, [id]);
+      settleAgain(box, id, { state: 'waiting', dueAt: clock + 1, code: 'E_NOT_PROVISIONED', error: 'absent', countAttempt: true });
       clock += 60_000;
-      box.reschedule(id, 'waiting', clock + 1, 'E_NOT_PROVISIONED', 'absent', true);
+      claimRows(box, [id]);
+      settleAgain(box, id, { state: 'waiting', dueAt: clock + 1, code: 'E_NOT_PROVISIONED', error: 'absent', countAttempt: true });
       r = box.get(id)!;
       assert.equal(r.waitingSince, t0);
       assert.equal(r.attempts, 3);
@@ -346,7 +351,7 @@ describe(`outbox on ${d}`, () => {
       assert.equal(oldestOpenReceivedAt(box.reader), t0);
       box.claimDue(1, all());
       assert.equal(oldestOpenReceivedAt(box.reader), t0, 'an inflight row is still open');
-      box.finish(a.ids[0]!, 'done');
+      settleFinal(box, a.ids[0]!, 'done');
       assert.equal(oldestOpenReceivedAt(box.reader), t0 + 1000);
       assert.deepEqual(countsByState(box.reader), { pending: 2, superseded: 1, done: 1 });
     });
@@ -354,8 +359,9 @@ describe(`outbox on ${d}`, () => {
     it('targetSummary: pause state, last success, last error (superseded rows are not errors)', () => {
       const a = box.insertChange(change('a', { targets: ['iij', 'scim'] }));
       clock += 100;
-      box.finish(a.ids[0]!, 'done');
-      box.reschedule(a.ids[1]!, 'waiting', clock + 5000, 'E_RETRYABLE', 'HTTP 503', true);
+      settleFinal(box, a.ids[0]!, 'done');
+      claimRows(box, [a.ids[1]!]);
+      settleAgain(box, a.ids[1]!, { state: 'waiting', dueAt: clock + 5000, code: 'E_RETRYABLE', error: 'HTTP 503', countAttempt: true });
       box.setTargetPaused('scim', true, 'HTTP 401');
       box.insertChange(change('b', { targets: ['iij'] }));
       box.insertChange(change('b', { targets: ['iij'] })); // supersedes: not an error
