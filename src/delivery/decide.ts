@@ -29,7 +29,7 @@ export interface DecisionInput {
   maxAgeMs: number;
   /** agent.clock_skew in ms. */
   skewMs: number;
-  /** The capture ID of a newer, not superseded change of the same (account, target), if any (Outbox.newerCapture). */
+  /** The capture ID of a newer, not superseded change of the same (account, target), if any (ClaimedRow.newerCapture). */
   newerCapture: string | undefined;
   /** What AD and the outbox say about the user; absent until the account was looked up. */
   ad?: {

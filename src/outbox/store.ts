@@ -34,7 +34,7 @@ export interface NewChange {
 
 /** A row claimDue marked inflight, with what the attempt needs to know at its start, read in the same statement. */
 export interface ClaimedRow extends ChangeRow {
-  /** A newer capture of the same (account, target) that makes this row redundant (see newerCapture()). */
+  /** A newer capture of the same (account, target) that makes this row redundant (see NEWER_CAPTURE). */
   newerCapture: string | undefined;
 }
 
@@ -57,7 +57,7 @@ export type SupersededCallback = (rows: readonly SupersededRow[], inserted: Inse
 export type Settled =
   | {
       kind: 'final'; seq: number; account: string; target: string; state: FinalState; code?: string; error?: string;
-      /** A delivered password (also a duplicate): recorded per (AD object, target) like finish() does. */
+      /** A delivered password (also a duplicate): recorded per (AD object, target), see recordDelivered. */
       delivered?: { fingerprint: string; kvno: number | null; guid?: string };
     }
   | { kind: 'again'; seq: number; state: 'pending' | 'waiting'; dueAt: number; code: string | null; error: string | null; countAttempt: boolean };
@@ -80,7 +80,9 @@ export interface SupersededRow {
 
 /**
  * For a row `c`: the capture ID of a later change of the same (account, target) that is not itself superseded and
- * does not carry an older password version (newerCapture()).
+ * does not carry an older password version. claimDue reads it with each row (ClaimedRow.newerCapture): insertChange
+ * supersedes only open rows, so a row that was in flight when a newer capture arrived (and then failed, or was
+ * recovered after a crash) would otherwise be sent after the newer password and overwrite it.
  */
 const NEWER_CAPTURE = `SELECT n.capture_id FROM changes n WHERE n.account = c.account AND n.target = c.target AND n.seq > c.seq
   AND n.state <> 'superseded' AND (n.kvno IS NULL OR c.kvno IS NULL OR n.kvno >= c.kvno) ORDER BY n.seq LIMIT 1`;
@@ -273,7 +275,7 @@ export class Outbox {
     const left = new Map(allowance);
     // `c.state IN ('pending','waiting')` is the partial index's own condition: the plan walks changes_open_due in
     // (next_attempt_at, seq) order and stops after LIMIT rows instead of sorting every due row (bench/REPORT.md §2).
-    // The attempt's first reads come with the claim: the newer capture (as newerCapture()) and the sealed password.
+    // The attempt's first reads come with the claim: the newer capture (NEWER_CAPTURE) and the sealed password.
     const select = this.stmt(
       `SELECT ${COLUMNS}, c.nonce, c.box, (${NEWER_CAPTURE}) AS newer_capture FROM changes c INDEXED BY changes_open_due WHERE c.state IN ('pending','waiting') AND c.next_attempt_at <= ?
          AND c.target IN (${targets.map(() => '?').join(',')})
@@ -386,20 +388,9 @@ export class Outbox {
   }
 
   /**
-   * Final state; erases the sealed password in the same transaction. `delivered` records a delivered password, keyed
-   * on the AD object (objectGUID) as well as the name: a rename is not a new password (docs/architecture.md).
+   * Inside a transaction: the password delivered for (account, target), one row per (AD object, target) — keyed on
+   * the AD object (objectGUID) as well as the name: a rename is not a new password (docs/architecture.md).
    */
-  finish(id: string, state: FinalState, code?: string, error?: string, delivered?: { fingerprint: string; kvno: number | null; guid?: string }): void {
-    this.write(() =>
-      this.db.transaction(() => {
-        this.finishTx(id, state, code, error);
-        const r = delivered ? (this.stmt(`SELECT account, target FROM changes WHERE id = ?`).get(id) as { account: string; target: string } | undefined) : undefined;
-        if (delivered && r) this.recordDelivered(r.account, r.target, delivered, this.now());
-      })(),
-    );
-  }
-
-  /** Inside a transaction: the password delivered for (account, target), one row per (AD object, target). */
   private recordDelivered(account: string, target: string, delivered: { fingerprint: string; kvno: number | null; guid?: string }, now: number): void {
     const guid = delivered.guid?.toLowerCase() ?? null;
     // One row per (object, target): the row under the object's old name goes when it delivers under a new one.
@@ -419,23 +410,11 @@ export class Outbox {
       .run(state, this.now(), code ?? null, error ?? null, id);
   }
 
-  /** Back to pending/waiting with a due time; `countAttempt` false when the row never reached the target. */
-  reschedule(id: string, state: 'pending' | 'waiting', dueAt: number, code: string | null, error: string | null, countAttempt: boolean): void {
-    this.write(() =>
-      this.stmt(
-          `UPDATE changes SET state = ?, next_attempt_at = ?, attempts = attempts + ?, last_error_code = ?, last_error = ?,
-             waiting_since = CASE WHEN ? = ? THEN COALESCE(waiting_since, ?) ELSE waiting_since END
-           WHERE id = ?`,
-        )
-        .run(state, dueAt, countAttempt ? 1 : 0, code, error, code, NotProvisionedError.code, this.now(), id),
-    );
-  }
-
   /**
    * The outcomes of several attempts in one transaction (the delivery worker collects those of one event-loop turn):
-   * each row becomes final (sealed password erased; `delivered` recorded as in finish()) unless it already is, or
-   * an in-flight row is due again (as in reschedule()). All or nothing: on a failure no row changes, and the worker
-   * leaves them to the next sweep.
+   * each row becomes final (sealed password erased; `delivered` recorded) unless it already is, or an in-flight row
+   * is due again with a due time (`countAttempt` false when the attempt never reached the target). All or nothing:
+   * on a failure no row changes, and the worker leaves them to the next sweep.
    */
   settleAll(items: readonly Settled[]): void {
     if (items.length === 0) return;
@@ -487,18 +466,6 @@ export class Outbox {
   /** After a crash or stop: rows left inflight are due again (delivery is at-least-once; setting a password twice is harmless). */
   recoverInflight(): number {
     return this.write(() => this.stmt(`UPDATE changes SET state = 'pending', next_attempt_at = ? WHERE state = 'inflight'`).run(this.now()).changes);
-  }
-
-  /**
-   * The capture ID of a change to the same (account, target) taken in after `row` that makes it redundant: not itself
-   * superseded and not carrying an older password version. insertChange supersedes only open rows, so a row that
-   * was in flight when a newer capture arrived (and then failed, or was recovered after a crash) would otherwise be
-   * sent after the newer password and overwrite it.
-   */
-  newerCapture(row: Pick<ChangeRow, 'seq' | 'account' | 'target' | 'kvno'>): string | undefined {
-    const r = this.stmt(`SELECT (${NEWER_CAPTURE}) AS capture_id FROM (SELECT ? AS account, ? AS target, ? AS seq, ? AS kvno) c`)
-      .get(row.account, row.target, row.seq, row.kvno) as { capture_id: string | null };
-    return r.capture_id ?? undefined;
   }
 
   /**
