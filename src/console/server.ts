@@ -4,10 +4,10 @@
 // security headers on every response (CSP without inline script, no framing, no caching).
 
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { ConfigError } from '../errors.js';
 import { EV } from '../journal/catalogue.js';
 import type { Journal } from '../journal/journal.js';
+import { isLoopback, listenHttp } from '../metrics/http-listen.js';
 import { HttpError, htmlReply, readForm, redirectReply, send, type Reply } from './http.js';
 import { LoginThrottle } from './login-throttle.js';
 import type { ConsoleActions, ConsoleReadModels } from './models.js';
@@ -39,8 +39,6 @@ export interface RunningConsole {
 }
 
 const LOGIN_FAILURES_PER_MINUTE = 10;
-
-const isLoopback = (addr: string) => addr === 'localhost' || addr === '::1' || addr.startsWith('127.');
 
 export async function serveConsole(o: ConsoleOptions): Promise<RunningConsole> {
   if (!o.adminToken())
@@ -160,24 +158,11 @@ export async function serveConsole(o: ConsoleOptions): Promise<RunningConsole> {
   });
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port, o.listen, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  port = (server.address() as AddressInfo).port;
-  const host = o.listen.includes(':') ? `[${o.listen}]` : o.listen;
-  const url = `http://${host}:${port}`;
+  const listening = await listenHttp(server, o.listen, o.port);
+  port = listening.port;
+  const url = listening.url;
   o.journal.write(EV.consoleListening, { url, loopback: isLoopback(o.listen) });
   if (!isLoopback(o.listen)) o.journal.write(EV.consoleInsecureListen, { url, allowedHosts: [o.listen, ...o.allowedHosts].join(',') });
 
-  return {
-    url,
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  return { url, close: listening.close };
 }

@@ -3,8 +3,8 @@
 // like the console; serves nothing else — no page, never an account, a password or a token.
 
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { HealthVerdict } from './health.js';
+import { isLoopback, listenHttp } from './http-listen.js';
 import type { PwsyncMetrics } from './metrics.js';
 
 export interface MetricsServerOptions {
@@ -18,8 +18,6 @@ export interface RunningMetricsServer {
   url: string;
   close(): Promise<void>;
 }
-
-const isLoopback = (addr: string) => addr === 'localhost' || addr === '::1' || addr.startsWith('127.');
 
 export async function startMetricsServer(o: MetricsServerOptions): Promise<RunningMetricsServer> {
   let port = 0;
@@ -48,20 +46,7 @@ export async function startMetricsServer(o: MetricsServerOptions): Promise<Runni
   });
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port, o.listen, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  port = (server.address() as AddressInfo).port;
-  const host = o.listen.includes(':') ? `[${o.listen}]` : o.listen;
-  return {
-    url: `http://${host}:${port}`,
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  const listening = await listenHttp(server, o.listen, o.port);
+  port = listening.port;
+  return { url: listening.url, close: listening.close };
 }
