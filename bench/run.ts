@@ -86,10 +86,11 @@ async function main(): Promise<void> {
   if (want(2)) {
     const plan: DeliveryPlan = {
       latencies: [5, 20, 100], concurrencies: [1, 8, 32], maxChanges: sizes.deliveryMax, iijUsers: smoke ? 100 : 5000,
-      secondsAtLimit: sizes.secondsAtLimit, minChanges: sizes.minChanges, profile: smoke ? [] : ['5/32'],
+      secondsAtLimit: sizes.secondsAtLimit, minChanges: sizes.minChanges, profile: smoke ? [] : ['5/32'], floorSeconds: smoke ? 0.3 : 10,
     };
     log(`§2 delivery: L ∈ {5, 20, 100} ms × C ∈ {1, 8, 32}, up to ${plan.maxChanges} changes over ${plan.iijUsers} IIJ users`);
-    results.delivery = { plan, runs: await benchDelivery(plan, log) };
+    const measuredAt = new Date().toISOString();
+    results.delivery = { plan, runs: await benchDelivery(plan, log), measuredAt };
   }
   if (want(3) || want(4)) {
     const ad = dcFound.dc ? await createAdUsers(dcFound.dc, Math.max(sizes.incumbent, sizes.e2eLdap)).catch((err: Error) => (log(`AD fixtures failed: ${err.message}`), undefined)) : undefined;

@@ -6,8 +6,9 @@
 import os from 'node:os';
 import path from 'node:path';
 import { hotSpots, type HotSpot } from '../lib/profile.js';
-import type { ChildHandle } from '../lib/rpc.js';
-import { copyDataDir, prefillOutbox, removeDir, startAgentChild, startStandInChild, tempDir, writeConfig } from '../lib/stack.js';
+import { forkChild, type ChildHandle } from '../lib/rpc.js';
+import type { DeliveryFloorRun } from '../delivery-floor.js';
+import { BENCH_DIST, copyDataDir, prefillOutbox, removeDir, startAgentChild, startStandInChild, tempDir, writeConfig } from '../lib/stack.js';
 import { staticAccount } from '../lib/accounts.js';
 
 export interface DeliveryRun {
@@ -32,6 +33,8 @@ export interface DeliveryRun {
   /** 1-minute load average at the end of the run: this machine is shared, so figures are only as quiet as it was. */
   loadAvg1: number;
   hotSpots?: HotSpot[];
+  /** The same (L, C) from a bare client (bench/delivery-floor.ts) against the same stand-in: this machine's floor. */
+  floor?: DeliveryFloorRun;
 }
 
 export interface DeliveryPlan {
@@ -44,6 +47,8 @@ export interface DeliveryPlan {
   minChanges: number;
   /** Runs (as "L/C") whose agent is profiled with --cpu-prof; their hot spots go into the report. */
   profile: string[];
+  /** Each (L, C) also from a bare client, sized to last about this long at the limit (0: not run). */
+  floorSeconds: number;
 }
 
 export function changesFor(plan: DeliveryPlan, latencyMs: number, concurrency: number): number {
@@ -67,6 +72,7 @@ export async function benchDelivery(plan: DeliveryPlan, log: (s: string) => void
   try {
     for (const latencyMs of plan.latencies) {
       const em = await startStandInChild({ latencyMs, users: plan.iijUsers });
+      const floor = forkChild(path.join(BENCH_DIST, 'delivery-floor.js'));
       try {
         for (const concurrency of plan.concurrencies) {
           const n = changesFor(plan, latencyMs, concurrency);
@@ -75,10 +81,15 @@ export async function benchDelivery(plan: DeliveryPlan, log: (s: string) => void
           // The figures come from an agent without a profiler (its sampling costs CPU and delays turns); a profiled
           // rerun of the same row gives only the hot spots.
           if (plan.profile.includes(`${latencyMs}/${concurrency}`)) r.hotSpots = (await oneRun(root, template(n), em, { ...o, profile: true })).hotSpots;
+          if (plan.floorSeconds > 0) {
+            const changes = Math.max(plan.minChanges, Math.min(plan.maxChanges, Math.ceil(r.limit * plan.floorSeconds)));
+            r.floor = await floor.call<DeliveryFloorRun>('run', { scimBase: em.scimBase, token: em.token, concurrency, changes, iijUsers: plan.iijUsers });
+          }
           runs.push(r);
           log(`delivery L=${latencyMs} ms C=${concurrency}: ${r.changes} changes in ${(r.elapsedMs / 1000).toFixed(1)} s = ${r.perSecond.toFixed(1)}/s (limit ${r.limit.toFixed(1)}, ${(r.ratio * 100).toFixed(0)} %)`);
         }
       } finally {
+        await floor.close();
         await em.child.close();
       }
     }
