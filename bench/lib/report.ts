@@ -335,8 +335,9 @@ per-change transactions; batching the \`finish\` of changes completed in one tic
   0.50 ms; C=1 and C=8 within the runs' noise.
 - Where C=1's ~3 ms per change goes (profile, 1 500 changes at L=5): Node's internals (streams, timers, HTTP) 24 %,
   outbox SQL 17 % and better-sqlite3 8 %, undici 14 %, \`writev\` (the kernel's loopback TCP, charged to the sender)
-  14 %, pwsync's own JS 11 %; user 2.8 ms and system 0.4 ms per change. The store alone, measured without HTTP,
-  costs 0.36 ms per change when every turn settles and claims one row and 0.09–0.13 ms at 4–32 rows per turn. At
+  14 %, pwsync's own JS 11 %; user 2.8 ms and system 0.4 ms per change. The store alone, in a tight loop without HTTP
+  (12 000 rows, two runs), costs 0.23–0.36 ms per change for settle + claim when every turn handles one row, 0.07–0.09
+  ms at 8 rows per turn and 0.05–0.08 ms at 32. At
   C=1 nothing is shared between changes: each pays its own two transactions, two HTTP requests and about ten
   event-loop wake-ups, so 1 ms is out of reach without a different transport, not a faster agent.
 - *The floor* (the table under §2's): a bare undici client making the same two requests per change, nothing else,
@@ -350,8 +351,9 @@ per-change transactions; batching the \`finish\` of changes completed in one tic
   as much: C=8 72–82 %, C=32 0.46–0.62 ms. The L=5 rows and C=32 sit on their lines within this machine's noise.
 - At L=5, C=8 the floor reaches 102 % of C/(2L) (the stand-in's timer holds 4.2–4.4 ms, not 5) and the agent 76 % of
   the floor: there the agent, not the machine, is what is short. Its profile (C=8, before schema v5): the worker's
-  settle-and-claim transaction 33 % of the agent's CPU (0.29 ms per change in place, against 0.05–0.07 ms for the same
-  calls in a tight loop — the store's pages and SQLite's code are cold in the CPU caches between turns), HTTP 14 % plus
+  settle-and-claim transaction 33 % of the agent's CPU (0.29 ms per change in place, profiled, against 0.07–0.09 ms for
+  the same calls in a tight loop at 8 rows per turn — the likely cause, not verified, is that the store's pages and
+  SQLite's code are no longer in the CPU caches when the next turn comes), HTTP 14 % plus
   12 % in the kernel's \`writev\`, the journal 5 %, GC 5 %, unsealing 3 %.
 
 **The emulator is a bottleneck too** (not agent code): a search renders every user and runs scimmy's filter on
