@@ -44,6 +44,11 @@ export class TargetGate {
     this.tokens = Math.min(this.burst, this.tokens + reserved - spent);
   }
 
+  /** Whether a Retry-After holds the whole target now. */
+  isHeld(now: number): boolean {
+    return now < this.heldUntil;
+  }
+
   /** Honour a Retry-After for the whole target. */
   hold(until: number): void {
     this.heldUntil = Math.max(this.heldUntil, until);

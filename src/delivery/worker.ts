@@ -33,6 +33,8 @@ export interface DeliveryTarget {
 const REQUESTS_PER_CHANGE = 2;
 /** How often the worker looks for expired rows and for work an operator made due from another process. */
 const SWEEP_INTERVAL_MS = 5_000;
+/** The longest an outcome waits for others to share its commit (settleSoon), by default; its event waits with it. */
+const SETTLE_WITHIN_MS = 50;
 
 export interface DeliveryOptions {
   concurrency: number;
@@ -44,6 +46,8 @@ export interface DeliveryOptions {
   clockSkewMs: number | (() => number);
   /** How often a paused target is probed again (queue.paused_probe_interval); 0 turns re-probing off. */
   pausedProbeIntervalMs?: number;
+  /** The longest a settled outcome waits for others to share its commit (default SETTLE_WITHIN_MS). */
+  settleWithinMs?: number;
   now?: () => number;
 }
 
@@ -56,7 +60,10 @@ export interface TargetHealth {
   lastError?: string;
 }
 
-/** How an attempt ends for its row: final (the sealed password erased in the same commit), or due again. */
+/**
+ * How an attempt ends for its row: final (the sealed password erased in the same commit), or due again; or a claimed
+ * row goes back unattempted (its target paused before it started, or the worker stopped).
+ */
 type Settlement =
   | {
       kind: 'final'; state: FinalState; code?: string; why?: string; event: EventDef; fields?: Fields;
@@ -65,12 +72,18 @@ type Settlement =
   | {
       kind: 'again'; state: 'pending' | 'waiting'; dueAt: number; code: string | null; why: string | null; countAttempt: boolean;
       event?: EventDef; fields?: Fields;
-    };
+    }
+  | { kind: 'release'; state: 'pending' | 'waiting'; event?: undefined; fields?: undefined };
 
 function toSettled(row: ChangeRow, s: Settlement): Settled {
-  return s.kind === 'final'
-    ? { kind: 'final', seq: row.seq, account: row.account, target: row.target, state: s.state, code: s.code, error: s.why, delivered: s.delivered }
-    : { kind: 'again', seq: row.seq, state: s.state, dueAt: s.dueAt, code: s.code, error: s.why, countAttempt: s.countAttempt };
+  switch (s.kind) {
+    case 'final':
+      return { kind: 'final', seq: row.seq, account: row.account, target: row.target, state: s.state, code: s.code, error: s.why, delivered: s.delivered };
+    case 'again':
+      return { kind: 'again', seq: row.seq, state: s.state, dueAt: s.dueAt, code: s.code, error: s.why, countAttempt: s.countAttempt };
+    case 'release':
+      return { kind: 'release', seq: row.seq, state: s.state };
+  }
 }
 
 function ending(d: Ending): Settlement {
@@ -90,6 +103,15 @@ export class DeliveryWorker {
   private readonly owned = new Set<string>();
   private lastStorageAlarm = 0;
   private active = 0;
+  /**
+   * Rows claimed ahead of a free slot, at most `concurrency`: in flight in the outbox and owned here. An attempt that
+   * ends starts the next one at once (fill), so a slot never waits for a turn's commit and claim, and the turn, off
+   * that path, can wait for several outcomes to share one commit (settleSoon). A row takes its target's rate limit
+   * when it starts, not when it is claimed.
+   */
+  private readonly ready: ClaimedRow[] = [];
+  /** Bounds how long settled outcomes wait for a turn (settleSoon). */
+  private settleTimer: NodeJS.Timeout | undefined;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
   private running = false;
@@ -97,7 +119,7 @@ export class DeliveryWorker {
   private turnScheduled = false;
   /** Outcomes settled since the last turn: the next one journals and commits them together. */
   private settled: Array<{ row: ChangeRow; log: JournalChild | Journal; s: Settlement }> = [];
-  /** Attempts that ended since the last turn: their slots are freed once their outcome is committed. */
+  /** Rows whose attempt ended (or that were released) since the last turn: no longer owned once the turn committed. */
   private ended: ChangeRow[] = [];
   private readonly idleWaiters: Array<() => void> = [];
   private readonly now: () => number;
@@ -218,6 +240,7 @@ export class DeliveryWorker {
     if (this.prober) clearInterval(this.prober);
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    for (const row of this.ready.splice(0)) this.release(row);
     if (this.active > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
     this.turn(); // outcomes settled since the last turn (the sweep's expiries) are committed before stop() returns
   }
@@ -230,19 +253,18 @@ export class DeliveryWorker {
   }
 
   /**
-   * One turn of the worker, at most once per event-loop iteration: commit every outcome settled since the last turn
-   * in one transaction, free those attempts' slots, then fill all free slots with one claim. An outcome is committed
-   * before its slot is reused and before the next claim, so the next change of the same (account, target) is claimed
-   * only after this one's final state is in the outbox (and while it is not, its row is still in flight there).
+   * One turn of the worker, at most once per event-loop iteration: journal every outcome settled since the last turn,
+   * commit them in one transaction together with one claim that tops up the claimed rows, and start those that have a
+   * free slot. An outcome is committed before the next claim, so the next change of the same (account, target) is
+   * claimed only after this one's final state is in the outbox (and while it is not, its row is still in flight there).
    */
   private turn(): void {
     this.turnScheduled = false;
+    if (this.settleTimer) clearTimeout(this.settleTimer);
+    this.settleTimer = undefined;
     const batch = this.settled.splice(0);
     for (const { log, s } of batch) if (s.event) log.write(s.event, s.fields ?? {});
-    for (const row of this.ended.splice(0)) {
-      this.owned.delete(row.id);
-      this.active--;
-    }
+    for (const row of this.ended.splice(0)) this.owned.delete(row.id);
     if (!this.running) {
       this.commit(batch);
       if (this.active === 0) this.idleWaiters.splice(0).forEach((r) => r());
@@ -251,12 +273,17 @@ export class DeliveryWorker {
     const now = this.now();
     let rows: ClaimedRow[];
     try {
-      rows = this.outbox.settleAndClaim(batch.map(({ row, s }) => toSettled(row, s)), this.opts.concurrency - this.active, this.allowance(now));
+      rows = this.outbox.settleAndClaim(batch.map(({ row, s }) => toSettled(row, s)), 2 * this.opts.concurrency - this.active - this.ready.length, this.allowance(now));
     } catch (err) {
       this.lostCommit(err, batch);
       return;
     }
-    this.launch(rows, now);
+    for (const row of rows) {
+      this.owned.add(row.id);
+      this.ready.push(row);
+    }
+    this.fill(now);
+    this.arm(now);
   }
 
   /** Commits settled outcomes on their own (a stopping worker claims nothing). */
@@ -314,32 +341,64 @@ export class DeliveryWorker {
     this.notify();
   }
 
-  /** How many changes each target may start now: 0 when paused, held by Retry-After or out of rate tokens. */
+  /**
+   * How many changes of each target a claim may take now: what its gate lets start (0 when paused, held by
+   * Retry-After or out of rate tokens), less the claimed rows of that target already waiting to start.
+   */
   private allowance(now: number): Map<string, number> {
+    const waiting = new Map<string, number>();
+    for (const row of this.ready) waiting.set(row.target, (waiting.get(row.target) ?? 0) + 1);
     const m = new Map<string, number>();
     for (const name of this.targets.keys()) {
       if (this.health.get(name)?.paused) continue;
-      m.set(name, this.gates.get(name)!.available(now, REQUESTS_PER_CHANGE));
+      m.set(name, Math.max(0, this.gates.get(name)!.available(now, REQUESTS_PER_CHANGE) - (waiting.get(name) ?? 0)));
     }
     return m;
   }
 
-  /** Starts an attempt for each claimed row, then sets the timer for the next due row. */
-  private launch(rows: readonly ClaimedRow[], now: number): void {
-    for (const row of rows) {
-      this.gates.get(row.target)?.take(now, REQUESTS_PER_CHANGE);
-      const target = this.targets.get(row.target)?.target;
-      this.active++;
-      this.owned.add(row.id);
-      void this.attempt(row)
-        .catch((err: unknown) => this.storageTrouble(err, row))
-        .finally(() => {
-          if (target) this.settleRequests(row.target, target);
-          this.ended.push(row);
-          this.notify();
-        });
+  /**
+   * Starts claimed rows, oldest first, while slots are free and their target's gate lets them. A row of a paused
+   * target, or of one a Retry-After holds, goes back to the outbox unattempted rather than sit in flight there.
+   */
+  private fill(now: number): void {
+    for (let i = 0; this.running && this.active < this.opts.concurrency && i < this.ready.length; ) {
+      const row = this.ready[i]!;
+      const gate = this.gates.get(row.target);
+      if (this.health.get(row.target)?.paused || gate?.isHeld(now)) {
+        this.ready.splice(i, 1);
+        this.release(row);
+        continue;
+      }
+      if (gate && gate.available(now, REQUESTS_PER_CHANGE) < 1) {
+        i++;
+        continue;
+      }
+      this.ready.splice(i, 1);
+      gate?.take(now, REQUESTS_PER_CHANGE);
+      this.launch(row);
     }
-    this.arm(now);
+  }
+
+  /** Starts the attempt of one claimed row; when it ends, its slot goes to the next claimed row at once. */
+  private launch(row: ClaimedRow): void {
+    const target = this.targets.get(row.target)?.target;
+    this.active++;
+    void this.attempt(row)
+      .catch((err: unknown) => this.storageTrouble(err, row))
+      .finally(() => {
+        if (target) this.settleRequests(row.target, target);
+        this.active--;
+        this.ended.push(row);
+        this.fill(this.now());
+        this.settleSoon();
+      });
+  }
+
+  /** A claimed row goes back to the outbox unattempted, in the next turn's commit; no event (nothing happened). */
+  private release(row: ClaimedRow): void {
+    this.settled.push({ row, log: this.journal, s: { kind: 'release', state: row.claimedFrom } });
+    this.ended.push(row);
+    this.settleSoon();
   }
 
   /**
@@ -355,11 +414,18 @@ export class DeliveryWorker {
     this.gates.get(name)?.settle(this.now(), REQUESTS_PER_CHANGE, spent);
   }
 
-  /** Sets the timer to the earliest moment a queued row of an unpaused target may start. */
+  /**
+   * Sets the timer to the earliest moment a row of an unpaused target may start: a claimed row waiting for its gate
+   * while a slot is free, or a queued row while there is room to claim.
+   */
   private arm(now: number): void {
-    if (!this.running || this.active >= this.opts.concurrency) return;
+    if (!this.running) return;
+    const dueAt = new Map<string, number>();
+    if (this.active < this.opts.concurrency) for (const row of this.ready) dueAt.set(row.target, now);
+    if (this.active + this.ready.length < 2 * this.opts.concurrency)
+      for (const [target, at] of this.outbox.nextDueByTarget(this.targets.keys())) dueAt.set(target, Math.min(at, dueAt.get(target) ?? at));
     let due: number | undefined;
-    for (const [target, at] of this.outbox.nextDueByTarget(this.targets.keys())) {
+    for (const [target, at] of dueAt) {
       const gate = this.gates.get(target);
       if (!gate || this.health.get(target)?.paused) continue;
       const t = Math.max(at, gate.nextAt(now, REQUESTS_PER_CHANGE));
@@ -437,13 +503,33 @@ export class DeliveryWorker {
 
   /**
    * Ends an attempt for its row: the event first, then the commit, both in the next turn together with the other
-   * outcomes of this event-loop iteration (turn()). A crash in between repeats the attempt (a no-op by
+   * outcomes settled by then (turn(), settleSoon()). A crash in between repeats the attempt (a no-op by
    * fingerprint) and its event, but never leaves a row final without its event (docs/architecture.md#invariants,
    * invariant 1). Every branch that ends an attempt comes through here.
    */
   private settle(row: ChangeRow, log: JournalChild | Journal, s: Settlement): void {
     this.settled.push({ row, log, s });
-    this.notify();
+    this.settleSoon();
+  }
+
+  /**
+   * Asks for a turn when one is needed now — the claimed rows run low, no attempt is running whose end would ask, the
+   * worker is stopping, or `concurrency` outcomes wait — and otherwise lets the outcomes wait, at most
+   * settleWithinMs, to share the next turn's commit: at one commit per outcome, the commit and claim cost more CPU
+   * than the rest of the outbox work together (bench/REPORT.md §2).
+   */
+  private settleSoon(): void {
+    const c = this.opts.concurrency;
+    if (!this.running || this.active === 0 || 2 * this.ready.length < c || this.settled.length >= c) {
+      this.notify();
+      return;
+    }
+    if (this.settleTimer || this.turnScheduled) return;
+    // Not unref'd: outcomes waiting for a commit are work in progress, like the attempts that are still running.
+    this.settleTimer = setTimeout(() => {
+      this.settleTimer = undefined;
+      this.notify();
+    }, this.opts.settleWithinMs ?? SETTLE_WITHIN_MS);
   }
 
   private failed(row: ChangeRow, err: unknown, log: JournalChild): void {

@@ -36,6 +36,8 @@ export interface NewChange {
 export interface ClaimedRow extends ChangeRow {
   /** A newer capture of the same (account, target) that makes this row redundant (see NEWER_CAPTURE). */
   newerCapture: string | undefined;
+  /** The state the claim took the row from: a row released unattempted goes back to it (Settled `release`). */
+  claimedFrom: 'pending' | 'waiting';
 }
 
 /** The outbox's file name inside `agent.data_dir`: the agent, `status`, `queue` and the reports all open this one. */
@@ -53,14 +55,16 @@ export interface InsertResult {
  */
 export type SupersededCallback = (rows: readonly SupersededRow[], inserted: InsertResult, index: number) => void;
 
-/** One attempt's outcome for Outbox.settleAll: the row (by seq) becomes final, or due again. */
+/** One attempt's outcome for Outbox.settleAll: the row (by seq) becomes final, or due again, or is released unattempted. */
 export type Settled =
   | {
       kind: 'final'; seq: number; account: string; target: string; state: FinalState; code?: string; error?: string;
       /** A delivered password (also a duplicate): recorded per (AD object, target), see recordDelivered. */
       delivered?: { fingerprint: string; kvno: number | null; guid?: string };
     }
-  | { kind: 'again'; seq: number; state: 'pending' | 'waiting'; dueAt: number; code: string | null; error: string | null; countAttempt: boolean };
+  | { kind: 'again'; seq: number; state: 'pending' | 'waiting'; dueAt: number; code: string | null; error: string | null; countAttempt: boolean }
+  /** A claimed row given back without an attempt: its state before the claim, nothing else changed. */
+  | { kind: 'release'; seq: number; state: 'pending' | 'waiting' };
 
 /** A row an operator action applies to. */
 export interface OperatorRow {
@@ -292,7 +296,7 @@ export class Outbox {
       if (mark.run(r.seq).changes === 1) {
         keys.add(key);
         left.set(r.target, left.get(r.target)! - 1);
-        const row: ClaimedRow = { ...toRow(r), state: 'inflight', newerCapture: r.newer_capture ?? undefined };
+        const row: ClaimedRow = { ...toRow(r), state: 'inflight', newerCapture: r.newer_capture ?? undefined, claimedFrom: r.state === 'waiting' ? 'waiting' : 'pending' };
         if (r.nonce && r.box) this.sealedOf.set(row, { nonce: r.nonce, box: r.box });
         picked.push(row);
       }
@@ -413,7 +417,8 @@ export class Outbox {
   /**
    * The outcomes of several attempts in one transaction (the delivery worker collects those of one event-loop turn):
    * each row becomes final (sealed password erased; `delivered` recorded) unless it already is, or an in-flight row
-   * is due again with a due time (`countAttempt` false when the attempt never reached the target). All or nothing:
+   * is due again with a due time (`countAttempt` false when the attempt never reached the target), or a claimed row
+   * never attempted goes back to its state before the claim (`release`). All or nothing:
    * on a failure no row changes, and the worker leaves them to the next sweep.
    */
   settleAll(items: readonly Settled[]): void {
@@ -433,8 +438,13 @@ export class Outbox {
          waiting_since = CASE WHEN ? = ? THEN COALESCE(waiting_since, ?) ELSE waiting_since END
        WHERE seq = ? AND state = 'inflight'`,
     );
+    const release = this.stmt(`UPDATE changes SET state = ? WHERE seq = ? AND state = 'inflight'`);
     const now = this.now();
     for (const it of items) {
+      if (it.kind === 'release') {
+        release.run(it.state, it.seq);
+        continue;
+      }
       if (it.kind === 'again') {
         again.run(it.state, it.dueAt, it.countAttempt ? 1 : 0, it.code, it.error, it.code, NotProvisionedError.code, now, it.seq);
         continue;

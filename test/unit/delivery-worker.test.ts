@@ -11,9 +11,9 @@ import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import { userAttributeSchema } from '../../src/config/schema.js';
 import type { Directory, DirectoryQuery, DirectoryUser } from '../../src/directory/directory.js';
 import { limitConcurrency } from '../../src/delivery/concurrency-limit.js';
-import { DeliveryWorker } from '../../src/delivery/worker.js';
+import { DeliveryWorker, type DeliveryOptions } from '../../src/delivery/worker.js';
 import { dateToFiletime } from '../../src/directory/filetime.js';
-import { TargetUnusableError } from '../../src/errors.js';
+import { RetryableError, TargetUnusableError } from '../../src/errors.js';
 import { EV } from '../../src/journal/catalogue.js';
 import { Journal, type JournalEntry } from '../../src/journal/journal.js';
 import { Outbox, type NewChange } from '../../src/outbox/store.js';
@@ -176,10 +176,10 @@ afterEach(async () => {
   outbox.close();
 });
 
-function worker(targets: FakeTarget[], concurrency = 4, directory: Directory = dir): DeliveryWorker {
+function worker(targets: FakeTarget[], concurrency = 4, directory: Directory = dir, extra: Partial<DeliveryOptions> = {}): DeliveryWorker {
   const w = new DeliveryWorker(outbox, directory, targets.map((target) => ({ target, rule, ratePerSecond: 1e6 })), journal, {
     concurrency, retry: { initialMs: 5_000, maxMs: 900_000 }, maxAgeMs: 72 * 3_600_000, notProvisionedHorizonMs: 24 * 3_600_000,
-    fingerprintKey: randomBytes(32), clockSkewMs: 2_000, now: () => clock,
+    fingerprintKey: randomBytes(32), clockSkewMs: 2_000, now: () => clock, ...extra,
   });
   workers.push(w);
   return w;
@@ -250,7 +250,9 @@ describe('DeliveryWorker', () => {
       tgt.release(Math.floor(rnd() * tgt.held.length));
       active--;
       released++;
-      await progress.until(() => open().filter((r) => r.state === 'inflight').length === active || open().length === 0);
+      // Rows claimed ahead of a slot are in flight in the outbox too: never more than twice the bound.
+      await progress.until(() => t1.held.length + t2.held.length === active && (active > 0 || open().length === 0 || open().some((r) => r.state !== 'inflight')));
+      assert.ok(open().filter((r) => r.state === 'inflight').length <= 6);
     }
     assert.deepEqual([...t1.violations, ...t2.violations], []);
     assert.ok(maxActive <= 3, `max active ${maxActive}`);
@@ -260,7 +262,7 @@ describe('DeliveryWorker', () => {
       for (const tg of [t1, t2]) assert.equal(tg.sets.filter((s) => s.account === a).at(-1)?.password, newest.get(a), `${a} at ${tg.name}`);
   });
 
-  it('respects the concurrency bound: with 10 due changes and concurrency 3, exactly 3 run until one finishes', async () => {
+  it('respects the concurrency bound: with 10 due changes and concurrency 3, exactly 3 run and 3 more are claimed ahead', async () => {
     const t = new FakeTarget('iij', progress);
     t.hold = true;
     for (let i = 0; i < 10; i++) {
@@ -270,10 +272,11 @@ describe('DeliveryWorker', () => {
     worker([t], 3).start();
     await progress.until(() => t.held.length === 3);
     assert.equal(dir.resolves, 3);
-    assert.equal(open().filter((r) => r.state === 'inflight').length, 3);
+    assert.equal(open().filter((r) => r.state === 'inflight').length, 6);
     t.release();
+    // The slot goes to a row claimed ahead at once; the outcome waits to share a commit (at most 50 ms).
     await progress.until(() => t.held.length === 3 && dir.resolves === 4);
-    assert.equal(open().filter((r) => r.state === 'inflight').length, 3);
+    assert.ok(open().filter((r) => r.state === 'inflight').length <= 6);
     t.hold = false;
     while (t.held.length) t.release();
     await progress.until(() => open().length === 0);
@@ -497,6 +500,31 @@ describe('DeliveryWorker', () => {
     assert.equal(w.targetHealth().get('bad')?.paused, false);
   });
 
+  it('a Retry-After holds the whole target: rows claimed ahead go back unattempted, and none starts during the hold', async () => {
+    const t = new FakeTarget('iij', progress);
+    t.hold = true;
+    for (let i = 0; i < 6; i++) {
+      user(`u${i}`);
+      insert(`u${i}`, ['iij']);
+    }
+    worker([t], 2).start();
+    await progress.until(() => t.held.length === 2);
+    assert.equal(open().filter((r) => r.state === 'inflight').length, 4, 'two running, two claimed ahead');
+    // The next attempt is answered 429 with a minute's Retry-After; the frozen clock never ends the hold.
+    t.hold = false;
+    t.failWith = () => new RetryableError('HTTP 429 from iij', 60_000);
+    t.release(0);
+    await progress.until(() => open().filter((r) => r.state === 'inflight').length === 1 && open().some((r) => r.state === 'waiting'));
+    assert.equal(t.finds, 3, 'the two first attempts and the one answered 429: nothing after the hold began');
+    const back = open().filter((r) => r.state === 'pending');
+    assert.equal(back.length, 3);
+    assert.ok(back.every((r) => r.attempts === 0 && r.hasSecret), 'a row given back costs no attempt and keeps its password');
+    t.failWith = undefined;
+    t.release(0);
+    await progress.until(() => open().every((r) => r.state !== 'inflight'));
+    assert.equal(t.finds, 3);
+  });
+
   it('stop() waits for attempts in flight and starts no new ones', async () => {
     const t = new FakeTarget('iij', progress);
     t.hold = true;
@@ -555,17 +583,70 @@ describe('DeliveryWorker', () => {
     };
     worker([t], 4).start();
     await progress.until(() => t.held.length === 4);
-    assert.deepEqual(calls, [{ settled: 0, claimed: 4 }], 'one claim filled all four slots');
-    // Three answers in the same turn: their events are journaled, then one transaction commits them and claims three.
+    assert.deepEqual(calls, [{ settled: 0, claimed: 8 }], 'one claim filled all four slots and claimed four rows ahead');
+    assert.equal(open().filter((r) => r.state === 'inflight').length, 8);
+    // Three answers at once: each slot takes a row claimed ahead without waiting for a turn, and the one turn that
+    // follows journals the three outcomes, commits them and tops the claimed rows up, in one transaction.
     for (let i = 0; i < 3; i++) t.release(0);
     await progress.until(() => t.held.length === 4 && calls.length === 2);
-    assert.deepEqual(calls[1], { settled: 3, claimed: 3 });
-    assert.equal(open().filter((r) => r.state === 'inflight').length, 4);
+    assert.deepEqual(calls[1], { settled: 3, claimed: 2 });
+    assert.equal(dir.resolves, 7);
+    assert.equal(open().filter((r) => r.state === 'inflight').length, 7);
     assert.equal(listChanges(outbox.reader, { states: ['done'] }).length, 3);
     t.hold = false;
     while (t.held.length) t.release();
     await progress.until(() => open().length === 0);
     assert.equal(t.sets.length, 10);
+  });
+
+  it('lets outcomes wait to share a commit while enough rows are claimed ahead, and commits them once those run low', async () => {
+    const t = new FakeTarget('iij', progress);
+    t.hold = true;
+    for (let i = 0; i < 10; i++) {
+      user(`u${i}`);
+      insert(`u${i}`, ['iij']);
+    }
+    let turns = 0;
+    const real = outbox.settleAndClaim.bind(outbox);
+    outbox.settleAndClaim = (items, limit, allowance) => (turns++, real(items, limit, allowance));
+    // No timer decides here: the outcomes may wait a minute, so only the worker's own rule commits them.
+    worker([t], 4, dir, { settleWithinMs: 60_000 }).start();
+    await progress.until(() => t.held.length === 4);
+    for (let i = 1; i <= 2; i++) {
+      t.release(0);
+      await progress.until(() => t.held.length === 4 && dir.resolves === 4 + i);
+      // Still two or more rows claimed ahead: the outcome waits, its row still in flight and its event not written.
+      assert.equal(turns, 1, `after answer ${i}`);
+      assert.equal(ids(EV.synced.id).length, 0);
+      assert.equal(listChanges(outbox.reader, { states: ['done'] }).length, 0);
+    }
+    t.release(0);
+    await progress.until(() => ids(EV.synced.id).length === 3);
+    assert.equal(turns, 2);
+    assert.equal(listChanges(outbox.reader, { states: ['done'] }).length, 3);
+    t.hold = false;
+    while (t.held.length) t.release();
+    await progress.until(() => open().length === 0);
+    assert.equal(t.sets.length, 10);
+  });
+
+  it('an outcome waits at most settleWithinMs for company: a lone answer is committed without another', async () => {
+    const t = new FakeTarget('iij', progress);
+    t.hold = true;
+    for (let i = 0; i < 10; i++) {
+      user(`u${i}`);
+      insert(`u${i}`, ['iij']);
+    }
+    worker([t], 4, dir, { settleWithinMs: 1 }).start();
+    await progress.until(() => t.held.length === 4);
+    t.release(0);
+    // Four rows were claimed ahead, so only the time bound can commit this one outcome.
+    await progress.until(() => listChanges(outbox.reader, { states: ['done'] }).length === 1);
+    assert.equal(ids(EV.synced.id).length, 1);
+    assert.equal(t.held.length, 4);
+    t.hold = false;
+    while (t.held.length) t.release();
+    await progress.until(() => open().length === 0);
   });
 
   it('journals an outcome before its commit, and whoever waits for the event sees the row final', async () => {

@@ -313,6 +313,28 @@ describe(`outbox on ${d}`, () => {
       assert.equal(r.attempts, 3);
     });
 
+    it('a claimed row released unattempted goes back to the state it was claimed from, nothing else changed', () => {
+      const a = box.insertChange(change('alice'));
+      const id = a.ids[0]!;
+      claimRows(box, [id]);
+      settleAgain(box, id, { state: 'waiting', dueAt: clock, code: 'E_NOT_PROVISIONED', error: 'absent', countAttempt: true });
+      const before = box.get(id)!;
+      clock += 60_000;
+      const [row] = box.claimDue(1, all());
+      assert.equal(row!.claimedFrom, 'waiting');
+      clock += 1_000;
+      box.settleAll([{ kind: 'release', seq: row!.seq, state: row!.claimedFrom }]);
+      assert.deepEqual(box.get(id), before, 'state, attempts, due time, error and waiting_since as before the claim');
+      // only a row in flight is released: a final one stays final
+      box.settleAll([{ kind: 'final', seq: row!.seq, account: 'alice', target: 'iij', state: 'rejected', code: 'E_DROPPED', error: 'dropped' }]);
+      box.settleAll([{ kind: 'release', seq: row!.seq, state: 'pending' }]);
+      assert.equal(box.get(id)!.state, 'rejected');
+      const b = box.insertChange(change('bob'));
+      const [fresh] = box.claimDue(1, all());
+      assert.equal(fresh!.id, b.ids[0]);
+      assert.equal(fresh!.claimedFrom, 'pending');
+    });
+
     it('recordVersion fills a missing version but never overwrites a captured one', () => {
       const a = box.insertChange(change('alice'));
       box.recordVersion(a.ids[0]!, 5, '111');
