@@ -191,7 +191,20 @@ let seq = 0;
 function insert(account: string, targets: string[], extra: Partial<NewChange> = {}) {
   return outbox.insertChange({ account, targets, source: 'samba', capturedAt: '2024-05-01T10:00:00Z', password: `pw-${account}-${seq++}`, ...extra });
 }
+/** Users u0…u(n-1), each with one change queued for iij. */
+function queueUsers(n: number): void {
+  for (let i = 0; i < n; i++) {
+    user(`u${i}`);
+    insert(`u${i}`, ['iij']);
+  }
+}
 const open = () => listChanges(outbox.reader, { states: ['pending', 'waiting', 'inflight'], limit: 10_000 });
+/** Lets every held and later call of `t` through, and waits until nothing is left open. */
+async function drainAll(t: FakeTarget): Promise<void> {
+  t.hold = false;
+  while (t.held.length) t.release();
+  await progress.until(() => open().length === 0);
+}
 const ids = (id: number) => events.filter((e) => e.id === id);
 
 describe('DeliveryWorker', () => {
@@ -265,10 +278,7 @@ describe('DeliveryWorker', () => {
   it('respects the concurrency bound: with 10 due changes and concurrency 3, exactly 3 run and 3 more are claimed ahead', async () => {
     const t = new FakeTarget('iij', progress);
     t.hold = true;
-    for (let i = 0; i < 10; i++) {
-      user(`u${i}`);
-      insert(`u${i}`, ['iij']);
-    }
+    queueUsers(10);
     worker([t], 3).start();
     await progress.until(() => t.held.length === 3);
     assert.equal(dir.resolves, 3);
@@ -277,9 +287,7 @@ describe('DeliveryWorker', () => {
     // The slot goes to a row claimed ahead at once; the outcome waits to share a commit (at most 50 ms).
     await progress.until(() => t.held.length === 3 && dir.resolves === 4);
     assert.ok(open().filter((r) => r.state === 'inflight').length <= 6);
-    t.hold = false;
-    while (t.held.length) t.release();
-    await progress.until(() => open().length === 0);
+    await drainAll(t);
     assert.equal(t.sets.length, 10);
   });
 
@@ -503,10 +511,7 @@ describe('DeliveryWorker', () => {
   it('a Retry-After holds the whole target: rows claimed ahead go back unattempted, and none starts during the hold', async () => {
     const t = new FakeTarget('iij', progress);
     t.hold = true;
-    for (let i = 0; i < 6; i++) {
-      user(`u${i}`);
-      insert(`u${i}`, ['iij']);
-    }
+    queueUsers(6);
     worker([t], 2).start();
     await progress.until(() => t.held.length === 2);
     assert.equal(open().filter((r) => r.state === 'inflight').length, 4, 'two running, two claimed ahead');
@@ -570,10 +575,7 @@ describe('DeliveryWorker', () => {
   it('batches per event-loop turn: one claim fills every free slot; outcomes that end together commit together', async () => {
     const t = new FakeTarget('iij', progress);
     t.hold = true;
-    for (let i = 0; i < 10; i++) {
-      user(`u${i}`);
-      insert(`u${i}`, ['iij']);
-    }
+    queueUsers(10);
     const calls: Array<{ settled: number; claimed: number }> = [];
     const real = outbox.settleAndClaim.bind(outbox);
     outbox.settleAndClaim = (items, limit, allowance) => {
@@ -593,19 +595,14 @@ describe('DeliveryWorker', () => {
     assert.equal(dir.resolves, 7);
     assert.equal(open().filter((r) => r.state === 'inflight').length, 7);
     assert.equal(listChanges(outbox.reader, { states: ['done'] }).length, 3);
-    t.hold = false;
-    while (t.held.length) t.release();
-    await progress.until(() => open().length === 0);
+    await drainAll(t);
     assert.equal(t.sets.length, 10);
   });
 
   it('lets outcomes wait to share a commit while enough rows are claimed ahead, and commits them once those run low', async () => {
     const t = new FakeTarget('iij', progress);
     t.hold = true;
-    for (let i = 0; i < 10; i++) {
-      user(`u${i}`);
-      insert(`u${i}`, ['iij']);
-    }
+    queueUsers(10);
     let turns = 0;
     const real = outbox.settleAndClaim.bind(outbox);
     outbox.settleAndClaim = (items, limit, allowance) => (turns++, real(items, limit, allowance));
@@ -624,19 +621,14 @@ describe('DeliveryWorker', () => {
     await progress.until(() => ids(EV.synced.id).length === 3);
     assert.equal(turns, 2);
     assert.equal(listChanges(outbox.reader, { states: ['done'] }).length, 3);
-    t.hold = false;
-    while (t.held.length) t.release();
-    await progress.until(() => open().length === 0);
+    await drainAll(t);
     assert.equal(t.sets.length, 10);
   });
 
   it('an outcome waits at most settleWithinMs for company: a lone answer is committed without another', async () => {
     const t = new FakeTarget('iij', progress);
     t.hold = true;
-    for (let i = 0; i < 10; i++) {
-      user(`u${i}`);
-      insert(`u${i}`, ['iij']);
-    }
+    queueUsers(10);
     worker([t], 4, dir, { settleWithinMs: 1 }).start();
     await progress.until(() => t.held.length === 4);
     t.release(0);
@@ -644,9 +636,7 @@ describe('DeliveryWorker', () => {
     await progress.until(() => listChanges(outbox.reader, { states: ['done'] }).length === 1);
     assert.equal(ids(EV.synced.id).length, 1);
     assert.equal(t.held.length, 4);
-    t.hold = false;
-    while (t.held.length) t.release();
-    await progress.until(() => open().length === 0);
+    await drainAll(t);
   });
 
   it('journals an outcome before its commit, and whoever waits for the event sees the row final', async () => {
