@@ -273,7 +273,7 @@ the disk synced, no frame was read, no reply written. Now intake commits at NORM
 libuv's thread pool (\`src/outbox/wal-sync.ts\`); each frame is acked after an fsync that started after its commit,
 and frames that arrive meanwhile are committed and share the next fsync — true group commit, the durable ack kept.
 Also off the ack's path now: delivery's wake-up (claim, version look-ups) runs in the turn after the replies;
-event 2000 is journaled while the fsync runs; the max_age sweep (every 5 s on the event loop) searches an index
+event 2000 is journaled right after the commit, before the fsync starts; the max_age sweep (every 5 s on the event loop) searches an index
 instead of scanning every open row (12 000 rows at the end of this section; 190 ms at 100 000). Measured A/B only on
 a heavily overloaded machine (load average 11–22 on 2 cores, interleaved runs, 6 per side, before → after, without
 the checkpoint change below): 8 clients throughput 63–154 → 106–453 changes/s (higher in 5 of 6 pairs), p99
@@ -305,6 +305,13 @@ at 1 499 changes/s).
   the loop holds the other clients' frames. Only after 4 lone commits in a row with no ack due: 1 client p99
   5.4–7.7 vs 6.8–9.7 ms, 8 clients 945–1 660 vs 1 350–2 330 changes/s. Neither brings 1 client under 5 ms and both
   cost the 8-client row.
+- *Tried and not kept* (fourth round): starting the fsync before event 2000 is journaled, so that the journal write
+  runs while the disk syncs. 4 interleaved pairs: 1-client p99 7.58–8.28 ms with it against 6.72–8.13 ms without,
+  p50 1.85–2.01 against 1.44–2.10 ms; no gain (not verified: the journal append then meets the WAL's fdatasync in the
+  file system's own journal).
+- *Ruled out* (fourth round): the young-generation flag (memory, below). 3 interleaved pairs with it removed from a
+  copy of the built file: 1-client p99 8.30 / 9.21 / 8.29 ms with it, 9.52 / 9.58 / 8.42 ms without; 8 clients
+  14.9 / 12.4 / 13.2 against 15.2 / 16.9 / 16.2 ms.
 *What remains*: the durable ack needs an fsync on some thread, and on this 2-vCPU VM each thread wake-up costs about
 as much as the fsync. Compare each row with its floor: what the agent adds to the tail is the difference. With
 **8 clients** the floor's own p99 is above 5 ms in every run so far (10.45 ms in the previous report, 8.12 ms in the
