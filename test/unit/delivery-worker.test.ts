@@ -199,6 +199,19 @@ function queueUsers(n: number): void {
   }
 }
 const open = () => listChanges(outbox.reader, { states: ['pending', 'waiting', 'inflight'], limit: 10_000 });
+/**
+ * Users u0…u(n-1) with a change each for a target that holds every setPassword, and a worker of `concurrency` started
+ * on them: returns the target once `concurrency` calls are held there.
+ */
+async function heldAtTarget(n: number, concurrency: number, extra: Partial<DeliveryOptions> = {}): Promise<FakeTarget> {
+  const t = new FakeTarget('iij', progress);
+  t.hold = true;
+  queueUsers(n);
+  worker([t], concurrency, dir, extra).start();
+  await progress.until(() => t.held.length === concurrency);
+  return t;
+}
+
 /** Lets every held and later call of `t` through, and waits until nothing is left open. */
 async function drainAll(t: FakeTarget): Promise<void> {
   t.hold = false;
@@ -276,11 +289,7 @@ describe('DeliveryWorker', () => {
   });
 
   it('respects the concurrency bound: with 10 due changes and concurrency 3, exactly 3 run and 3 more are claimed ahead', async () => {
-    const t = new FakeTarget('iij', progress);
-    t.hold = true;
-    queueUsers(10);
-    worker([t], 3).start();
-    await progress.until(() => t.held.length === 3);
+    const t = await heldAtTarget(10, 3);
     assert.equal(dir.resolves, 3);
     assert.equal(open().filter((r) => r.state === 'inflight').length, 6);
     t.release();
@@ -509,11 +518,7 @@ describe('DeliveryWorker', () => {
   });
 
   it('a Retry-After holds the whole target: rows claimed ahead go back unattempted, and none starts during the hold', async () => {
-    const t = new FakeTarget('iij', progress);
-    t.hold = true;
-    queueUsers(6);
-    worker([t], 2).start();
-    await progress.until(() => t.held.length === 2);
+    const t = await heldAtTarget(6, 2);
     assert.equal(open().filter((r) => r.state === 'inflight').length, 4, 'two running, two claimed ahead');
     // The next attempt is answered 429 with a minute's Retry-After; the frozen clock never ends the hold.
     t.hold = false;
@@ -573,9 +578,6 @@ describe('DeliveryWorker', () => {
   });
 
   it('batches per event-loop turn: one claim fills every free slot; outcomes that end together commit together', async () => {
-    const t = new FakeTarget('iij', progress);
-    t.hold = true;
-    queueUsers(10);
     const calls: Array<{ settled: number; claimed: number }> = [];
     const real = outbox.settleAndClaim.bind(outbox);
     outbox.settleAndClaim = (items, limit, allowance) => {
@@ -583,8 +585,7 @@ describe('DeliveryWorker', () => {
       calls.push({ settled: items.length, claimed: rows.length });
       return rows;
     };
-    worker([t], 4).start();
-    await progress.until(() => t.held.length === 4);
+    const t = await heldAtTarget(10, 4);
     assert.deepEqual(calls, [{ settled: 0, claimed: 8 }], 'one claim filled all four slots and claimed four rows ahead');
     assert.equal(open().filter((r) => r.state === 'inflight').length, 8);
     // Three answers at once: each slot takes a row claimed ahead without waiting for a turn, and the one turn that
@@ -600,15 +601,11 @@ describe('DeliveryWorker', () => {
   });
 
   it('lets outcomes wait to share a commit while enough rows are claimed ahead, and commits them once those run low', async () => {
-    const t = new FakeTarget('iij', progress);
-    t.hold = true;
-    queueUsers(10);
     let turns = 0;
     const real = outbox.settleAndClaim.bind(outbox);
     outbox.settleAndClaim = (items, limit, allowance) => (turns++, real(items, limit, allowance));
     // No timer decides here: the outcomes may wait a minute, so only the worker's own rule commits them.
-    worker([t], 4, dir, { settleWithinMs: 60_000 }).start();
-    await progress.until(() => t.held.length === 4);
+    const t = await heldAtTarget(10, 4, { settleWithinMs: 60_000 });
     for (let i = 1; i <= 2; i++) {
       t.release(0);
       await progress.until(() => t.held.length === 4 && dir.resolves === 4 + i);
@@ -626,11 +623,7 @@ describe('DeliveryWorker', () => {
   });
 
   it('an outcome waits at most settleWithinMs for company: a lone answer is committed without another', async () => {
-    const t = new FakeTarget('iij', progress);
-    t.hold = true;
-    queueUsers(10);
-    worker([t], 4, dir, { settleWithinMs: 1 }).start();
-    await progress.until(() => t.held.length === 4);
+    const t = await heldAtTarget(10, 4, { settleWithinMs: 1 });
     t.release(0);
     // Four rows were claimed ahead, so only the time bound can commit this one outcome.
     await progress.until(() => listChanges(outbox.reader, { states: ['done'] }).length === 1);
