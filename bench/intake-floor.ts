@@ -1,7 +1,8 @@
 // A forked process for bench §1: the least an intake can do behind the same socket and client — read a frame,
 // append as many bytes as an intake commit writes to its WAL, fdatasync on libuv's thread pool (as the agent's
 // WalSync does), then reply. What the client measures against it is this machine's floor for a durable ack: its
-// process wake-ups, socket round trip and disk, without any of the agent's work. Keeps no frame: wipes each one.
+// process wake-ups, socket round trip and disk, without any of the agent's work. With `durable: false` it replies at
+// once, without touching the disk: the floor of any answer over this socket. Keeps no frame: wipes each one.
 
 import { closeSync, fdatasync, openSync, writeSync } from 'node:fs';
 import net from 'node:net';
@@ -17,7 +18,7 @@ let fd: number | undefined;
 
 serve(
   {
-    async start(a: { dir: string }) {
+    async start(a: { dir: string; durable: boolean }) {
       const socketPath = path.join(a.dir, 'floor.sock');
       fd = openSync(path.join(a.dir, 'floor.wal'), 'w', 0o600);
       const page = Buffer.alloc(COMMIT_BYTES, 0x5a);
@@ -27,6 +28,10 @@ serve(
         sock.on('data', (chunk: Buffer) => {
           for (const payload of reader.push(chunk)) {
             payload.fill(0);
+            if (!a.durable) {
+              sock.write(encodeFrame({ v: 1, ok: true, id: 'floor' }));
+              continue;
+            }
             writeSync(fd!, page);
             fdatasync(fd!, (err) => sock.write(encodeFrame(err ? { v: 1, ok: false, code: 'E_FLOOR', message: err.message } : { v: 1, ok: true, id: 'floor' })));
           }

@@ -49,8 +49,8 @@ const want = (n: number) => !rateLimitOnly && (!only || only.has(n));
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
 const sizes = smoke
-  ? { intake: 200, intake1: 50, warmup: 10, deliveryMax: 40, secondsAtLimit: 0.3, minChanges: 5, incumbent: 2, e2e: 5, e2eLdap: 3, pending: 1000, startupRuns: 1, sambaRuns: 2, sambaUsers: 5 }
-  : { intake: 10_000, intake1: 2_000, warmup: 200, deliveryMax: 20_000, secondsAtLimit: 30, minChanges: 100, incumbent: 200, e2e: 200, e2eLdap: 100, pending: 100_000, startupRuns: 10, sambaRuns: 20, sambaUsers: 1000 };
+  ? { intake: 200, intake1: 50, intakeRounds: 1, warmup: 10, deliveryMax: 40, secondsAtLimit: 0.3, minChanges: 5, incumbent: 2, e2e: 5, e2eLdap: 3, pending: 1000, startupRuns: 1, sambaRuns: 2, sambaUsers: 5 }
+  : { intake: 10_000, intake1: 2_000, intakeRounds: 3, warmup: 200, deliveryMax: 20_000, secondsAtLimit: 30, minChanges: 100, incumbent: 200, e2e: 200, e2eLdap: 100, pending: 100_000, startupRuns: 10, sambaRuns: 20, sambaUsers: 1000 };
 if (values['delivery-max']) sizes.deliveryMax = Number(values['delivery-max']);
 if (values['samba-users']) sizes.sambaUsers = Number(values['samba-users']);
 if (values['seconds-at-limit']) sizes.secondsAtLimit = Number(values['seconds-at-limit']);
@@ -80,8 +80,8 @@ async function main(): Promise<void> {
   const dcFound = findDc();
 
   if (want(1)) {
-    log(`§1 intake: ${sizes.intake} changes from 8 clients (+${sizes.intake1} from 1 client)`);
-    results.intake = await benchIntake({ changes: sizes.intake, singleClientChanges: sizes.intake1, warmup: sizes.warmup });
+    log(`§1 intake: ${sizes.intakeRounds} round(s) of ${sizes.intake1} changes from 1 client and ${sizes.intake} from 8, agent and floors in turn`);
+    results.intake = await benchIntake({ changes: sizes.intake, singleClientChanges: sizes.intake1, warmup: sizes.warmup, rounds: sizes.intakeRounds });
   }
   if (want(2)) {
     const plan: DeliveryPlan = {

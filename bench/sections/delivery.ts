@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { hotSpots, type HotSpot } from '../lib/profile.js';
 import { forkChild, type ChildHandle } from '../lib/rpc.js';
-import type { DeliveryFloorRun } from '../delivery-floor.js';
+import type { DeliveryFloorRun, FloorClient } from '../delivery-floor.js';
 import { BENCH_DIST, copyDataDir, prefillOutbox, removeDir, startAgentChild, startStandInChild, tempDir, writeConfig } from '../lib/stack.js';
 import { staticAccount } from '../lib/accounts.js';
 
@@ -35,6 +35,8 @@ export interface DeliveryRun {
   hotSpots?: HotSpot[];
   /** The same (L, C) from a bare client (bench/delivery-floor.ts) against the same stand-in: this machine's floor. */
   floor?: DeliveryFloorRun;
+  /** At C=1: the same bare client over node:http and over a bare socket (what the HTTP stack itself costs). */
+  otherFloors?: DeliveryFloorRun[];
 }
 
 export interface DeliveryPlan {
@@ -83,7 +85,10 @@ export async function benchDelivery(plan: DeliveryPlan, log: (s: string) => void
           if (plan.profile.includes(`${latencyMs}/${concurrency}`)) r.hotSpots = (await oneRun(root, template(n), em, { ...o, profile: true })).hotSpots;
           if (plan.floorSeconds > 0) {
             const changes = Math.max(plan.minChanges, Math.min(plan.maxChanges, Math.ceil(r.limit * plan.floorSeconds)));
-            r.floor = await floor.call<DeliveryFloorRun>('run', { scimBase: em.scimBase, token: em.token, concurrency, changes, iijUsers: plan.iijUsers });
+            const floorRun = (client: FloorClient) => floor.call<DeliveryFloorRun>('run', { scimBase: em.scimBase, token: em.token, concurrency, changes, iijUsers: plan.iijUsers, client });
+            r.floor = await floorRun('undici');
+            // At C=1 nothing is shared between changes, so what the HTTP stack costs per request shows in full.
+            if (concurrency === 1) r.otherFloors = [await floorRun('node:http'), await floorRun('socket')];
           }
           runs.push(r);
           log(`delivery L=${latencyMs} ms C=${concurrency}: ${r.changes} changes in ${(r.elapsedMs / 1000).toFixed(1)} s = ${r.perSecond.toFixed(1)}/s (limit ${r.limit.toFixed(1)}, ${(r.ratio * 100).toFixed(0)} %)`);

@@ -12,6 +12,8 @@ import { forkChild } from '../lib/rpc.js';
 import { BENCH_DIST, benchPassword, removeDir, startAgentChild, tempDir, writeConfig } from '../lib/stack.js';
 
 export interface IntakeRun {
+  /** Which of the interleaved rounds (1-based): the agent and both floors run once per round, one after another. */
+  round?: number;
   clients: number;
   changes: number;
   latency: LatencySummary;
@@ -25,6 +27,8 @@ export interface IntakeResult {
   hotSpots: HotSpot[];
   /** The same client against a minimal server that only appends and fdatasyncs (bench/intake-floor.ts). */
   floor?: IntakeRun[];
+  /** The same client against a server that answers at once, without the disk: the socket's and wake-ups' own floor. */
+  floorNoDisk?: IntakeRun[];
 }
 
 let seq = 0;
@@ -51,23 +55,36 @@ export async function loadIntake(socketPath: string, clients: number, changes: n
   return { samples, elapsedMs: performance.now() - t0 };
 }
 
-export async function benchIntake(o: { changes: number; singleClientChanges: number; warmup: number }): Promise<IntakeResult> {
+export async function benchIntake(o: Plan & { rounds: number }): Promise<IntakeResult> {
   const dir = tempDir('intake');
   try {
     // Latencies come from an agent without a profiler: V8's sampling profiler interrupts the agent's thread about
     // 1 000 times a second and costs it CPU (at delivery C=1, 5.5 against ~3 ms per change); here it made no visible
     // difference to the p99 in two runs each, but the figures should not depend on that. A second agent is profiled.
-    const runs = await agentRuns(path.join(dir, 'measured'), o, []);
-    const floor = await floorRuns(path.join(dir, 'floor'), o);
+    // The p99 of one run moves by 1–2 ms between runs minutes apart on this machine, floors included: the agent and
+    // the floors take turns, round after round, so each is compared with floors measured under the same conditions.
+    const runs: IntakeRun[] = [];
+    const floor: IntakeRun[] = [];
+    const floorNoDisk: IntakeRun[] = [];
+    for (let round = 1; round <= o.rounds; round++) {
+      const tag = (xs: IntakeRun[]) => xs.map((x) => ({ round, ...x }));
+      runs.push(...tag(await agentRuns(path.join(dir, `measured-${round}`), o, [])));
+      floor.push(...tag(await floorRuns(path.join(dir, `floor-${round}`), o, true)));
+      floorNoDisk.push(...tag(await floorRuns(path.join(dir, `floor-no-disk-${round}`), o, false)));
+    }
     const profDir = path.join(dir, 'prof');
     await agentRuns(path.join(dir, 'profiled'), o, ['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
-    return { runs, floor, warmup: o.warmup, hotSpots: hotSpots(profDir), commitMs: commitCost(dir) };
+    return { runs, floor, floorNoDisk, warmup: o.warmup, hotSpots: hotSpots(profDir), commitMs: commitCost(dir) };
   } finally {
     removeDir(dir);
   }
 }
 
-type Plan = { changes: number; singleClientChanges: number; warmup: number };
+interface Plan {
+  changes: number;
+  singleClientChanges: number;
+  warmup: number;
+}
 
 /** The warm-up, then 1 client and 8 clients against one socket. */
 async function loadRuns(socketPath: string, o: Plan): Promise<IntakeRun[]> {
@@ -94,12 +111,12 @@ async function agentRuns(dir: string, o: Plan, execArgv: string[]): Promise<Inta
   }
 }
 
-/** The same client against bench/intake-floor.ts: the machine's floor for a durable ack. */
-async function floorRuns(dir: string, o: Plan): Promise<IntakeRun[]> {
+/** The same client against bench/intake-floor.ts: the machine's floor for a durable ack, or for any answer. */
+async function floorRuns(dir: string, o: Plan, durable: boolean): Promise<IntakeRun[]> {
   mkdirSync(dir, { mode: 0o700 });
   const child = forkChild(path.join(BENCH_DIST, 'intake-floor.js'));
   try {
-    const { socketPath } = await child.call<{ socketPath: string }>('start', { dir });
+    const { socketPath } = await child.call<{ socketPath: string }>('start', { dir, durable });
     return await loadRuns(socketPath, o);
   } finally {
     await child.close();
