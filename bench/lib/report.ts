@@ -449,12 +449,13 @@ Retry-After, or when the worker stops (\`src/delivery/worker.ts\`, Settled \`rel
   comparison.
 *Fifth round* (issue 16): measured, nothing changed in the agent's delivery path.
 - The run above (load 0.2–1.6 during §2): every row with a limit ≤ 2 000/s passes (L=5 C=8 86.9 %, C=1 93.7 %).
-- **C=32: 0.62 ms of CPU per change, a MISS** (0.48 ms, a PASS, in the fourth round's whole run). Four runs of the
-  same row alone the same morning (16 000 changes each): 0.47 / 0.49 / 0.54 / 0.57 ms. The row sits on its 0.5 ms
-  line and where one run falls is this machine's noise. Its profile (inclusive, 16 000 changes): the HTTP client
+- **C=32: 0.62 ms of CPU per change, a MISS** (0.48 ms, a PASS, in the fourth round's whole run). Seven runs of the
+  same row alone the same morning (16 000 changes each): 0.44–0.57 ms, median 0.49. The row sits on its 0.5 ms line
+  and where one run falls is this machine's noise. Its profile (inclusive, 16 000 changes): the HTTP client
   21 % (undici 12 %, the kernel's \`writev\` 9 %), the turn's commit and claim 15 %, GC 10 %, \`deliveredFor\` 9 %,
   the journal 5 %, the per-request AbortController (one deadline for the whole request) 5 %, unsealing 4 % — no one
-  piece whose removal buys a safe margin. \`deliveredFor\` costs ~42 µs a call in place against 10–20 µs alone on
+  piece whose removal buys a safe margin. A copy without the AbortController (so without the deadline), 3
+  interleaved pairs: 0.457 / 0.435 / 0.508 → 0.395 / 0.423 / 0.510 ms, about 5 % as its profile share said. \`deliveredFor\` costs ~42 µs a call in place against 10–20 µs alone on
   20 000 rows: its pages come from the OS, not SQLite's 2 MiB cache, which the memory target sizes; a two-statement
   form of its query measured 9–12 µs against 10–14 µs alone, so it is not the lever. Not done.
 - **C=1: out of reach for any HTTP library here.** The table under §2's floor runs the same bare client over three
