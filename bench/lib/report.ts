@@ -455,7 +455,12 @@ Retry-After, or when the worker stops (\`src/delivery/worker.ts\`, Settled \`rel
   21 % (undici 12 %, the kernel's \`writev\` 9 %), the turn's commit and claim 15 %, GC 10 %, \`deliveredFor\` 9 %,
   the journal 5 %, the per-request AbortController (one deadline for the whole request) 5 %, unsealing 4 % — no one
   piece whose removal buys a safe margin. A copy without the AbortController (so without the deadline), 3
-  interleaved pairs: 0.457 / 0.435 / 0.508 → 0.395 / 0.423 / 0.510 ms, about 5 % as its profile share said. \`deliveredFor\` costs ~42 µs a call in place against 10–20 µs alone on
+  interleaved pairs: 0.457 / 0.435 / 0.508 → 0.395 / 0.423 / 0.510 ms, about 5 % as its profile share said.
+  *Tried and not kept*: reusing the controllers whose request ended before they fired, 4 interleaved pairs:
+  0.468 / 0.541 / 0.490 / 0.484 → 0.473 / 0.547 / 0.540 / 0.478 ms — no gain, so the likely cost is what a signal
+  costs undici per request (its abort listener), which one deadline for the whole request needs
+  (\`test/unit/http-client-deadline.test.ts\`).
+  \`deliveredFor\` costs ~42 µs a call in place against 10–20 µs alone on
   20 000 rows: its pages come from the OS, not SQLite's 2 MiB cache, which the memory target sizes; a two-statement
   form of its query measured 9–12 µs against 10–14 µs alone, so it is not the lever. Not done.
 - **C=1: out of reach for any HTTP library here.** The table under §2's floor runs the same bare client over three
