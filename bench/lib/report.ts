@@ -363,6 +363,18 @@ at 1 499 changes/s).
   *Ruled out*: V8's GC helper threads (\`--single-threaded-gc\`, 3 pairs: 7.67 / 6.49 / 6.41 ms with it against
   8.04 / 6.67 / 6.26 without) and delivery's turn after each ack (28 µs at the p50; removed from a copy, 4 pairs:
   7.01 / 6.92 / 6.60 / 5.69 ms without it against 7.26 / 7.07 / 7.07 / 5.77 with it — inside the spread).
+- **The WAL's growth phase.** SQLite deletes the WAL when the agent stops and reuses it, overwriting, once it has
+  been checkpointed (every 8 000 pages, ~900 intake changes). Until then every commit makes the file longer, and an
+  fdatasync that must also record a new file size costs twice as much here: 36 KiB appended then fdatasynced, 2 000
+  times, p50 0.39 / p99 0.55–0.72 ms, against 0.20 / 0.34 ms for the same write over existing blocks. Each round
+  above starts a fresh agent, so its 200 warm-up changes and about the first 700 of the 1-client run are in that
+  phase (and the durable floor, which only appends, always is). With 1 200 warm-up changes instead (past the first
+  checkpoint: the steady state of an agent that has run a while), 3 interleaved pairs: p99 6.87 / 6.17 / 4.95 ms
+  against 8.40 / 7.94 / 7.66 ms. A prototype that extends the WAL with zeros to its checkpoint size when the outbox
+  opens (48 ms at start; SQLite ignores bytes after the last valid frame) gave, with the usual 200 warm-up changes,
+  4 pairs: 6.14 / 6.16 / 7.20 / 8.10 ms against 7.36 / 6.99 / 8.34 / 8.06 ms. Not kept: it writes into SQLite's
+  file from outside SQLite for about 1 ms at the p99 of the first ~900 changes after a start, and does not bring the
+  row under 5 ms either.
 - §1 now runs the agent and two floors in 3 interleaved rounds, one floor answering without the disk (tables above).
   1 client: agent p99 5.80–6.71 ms (median 5.99), durable floor 4.52–5.03 (median 4.54, under 5 ms in 2 of 3
   rounds), a server that answers at once 1.82–2.01. 8 clients: agent 9.82–10.90, durable floor 7.85–9.95, answers at
@@ -373,7 +385,7 @@ every run so far (10.45 and 8.12 ms in the two reports before this one), and a s
 the disk meets 5 ms in 1 of 3 rounds. A DC does not send 8 concurrent changes continuously; group commit (one
 transaction and one fsync per batch) keeps the agent at 73–103 % of the floor's throughput there.
 **1 client: a MISS by 0.8–1.7 ms.** The durable floor meets 5 ms in 2 of 3 rounds with about 0.5 ms to spare; the
-agent adds 1.28–1.68 ms to its round's floor at the p99 and 0.3–0.4 ms at the p50 — its own work on the ack's path
+agent adds 1.28–1.68 ms to its round's floor at the p99 and 0.25–0.40 ms at the p50 — its own work on the ack's path
 (validation, sealing, the nine-page insert and event 2000: 0.34 ms at the p50, ~1 ms in the slow acks) and the
 longer hand-overs that work causes on two vCPUs. The durable ack, not to be given up, leaves ~0.5 ms here for all of
 it; on a machine whose wake-ups are quicker (the answers-at-once floor is the measure of that) the same code has
