@@ -105,12 +105,12 @@ export class WinePrefix {
   }
 
   /** Runs a command with stdout+stderr in one file; waits for 'exit' (Wine helpers inherit descriptors). */
-  run(cmd: string, args: string[], timeoutMs = 120_000, cwd = this.logs): Promise<WinResult> {
+  run(cmd: string, args: string[], timeoutMs = 120_000, cwd = this.logs, env: NodeJS.ProcessEnv = {}): Promise<WinResult> {
     const started = Date.now();
     const file = path.join(this.logs, `out-${process.hrtime.bigint()}`);
     const fd = fs.openSync(file, 'w+');
     return new Promise((resolve, reject) => {
-      const child = spawn(cmd, args, { env: this.env(), cwd, stdio: ['ignore', fd, fd] });
+      const child = spawn(cmd, args, { env: { ...this.env(), ...env }, cwd, stdio: ['ignore', fd, fd] });
       const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
       child.once('error', (e) => {
         clearTimeout(timer);
@@ -147,6 +147,21 @@ export class WinePrefix {
     const line = r.out.split(/\r?\n/).find((l) => l.trim().startsWith(name));
     const m = line && /REG_\w+\s+(.*)$/.exec(line.trim());
     return m ? m[1]!.trim() : undefined;
+  }
+
+  /**
+   * `sc start NAME`. A service process reports STOPPED a moment before it exits, and until it has, Wine's SCM refuses
+   * a new start with ERROR_SERVICE_ALREADY_RUNNING (1056: services.exe checks the old process handle): only that
+   * refusal is retried, until the old process is gone; any other failure is returned at once. Wine's sc.exe names the
+   * error only on its trace channel, hence WINEDEBUG for this call.
+   */
+  async startService(name: string, timeoutMs = 30_000): Promise<WinResult> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await this.run('wine', ['sc', 'start', name], 120_000, this.logs, { WINEDEBUG: 'trace+sc' });
+      if (r.code === 0 || !/failed to start service 1056\b/.test(r.out) || Date.now() > deadline) return r;
+      await new Promise((res) => setTimeout(res, 250));
+    }
   }
 
   /** The service's state as `sc query` names it (RUNNING, STOPPED, …), or undefined when it does not exist. */

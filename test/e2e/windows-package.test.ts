@@ -122,7 +122,8 @@ describe('Windows package under Wine: install, pipe, spool, service, uninstall',
 
     // --- the service: started by Wine's SCM, agent supervised by pwsync-service.exe
     const startedAt = Date.now();
-    assert.equal((await w.wine(['sc', 'start', 'pwsync'])).code, 0);
+    const started = await w.startService('pwsync');
+    assert.equal(started.code, 0, `sc start failed:\n${started.out}`);
     const listening = await waitForJournal(journal(), (e) => e.id === 2004 && Date.parse(String(e.ts)) >= startedAt - 1000, 60_000);
     t.diagnostic(`service start until the pipe listens: ${Date.parse(String(listening.ts)) - startedAt} ms (Wine process start included)`);
     await w.waitForService('pwsync', 'RUNNING');
@@ -172,7 +173,8 @@ describe('Windows package under Wine: install, pipe, spool, service, uninstall',
     lsa.child.stdin!.write(`${name}\t${rid}\t${p3}\n`);
     await waitFor(() => spoolFiles(spoolDir).length === 2, 30_000, 'both changes spooled while the agent is down');
     const restartAt = Date.now();
-    assert.equal((await w.wine(['sc', 'start', 'pwsync'])).code, 0);
+    const restarted = await w.startService('pwsync');
+    assert.equal(restarted.code, 0, `sc start after the stop failed:\n${restarted.out}`);
     await waitFor(async () => (await emulator.verifyPassword({ externalId }, p3)).match, 90_000, 'the newest password reaches the emulator');
     await waitFor(() => spoolFiles(spoolDir).length === 0, 30_000, 'the spool is empty after the replay');
     assert.equal((await emulator.verifyPassword({ externalId }, p2)).match, false, 'the older password never overwrote the newer one');
