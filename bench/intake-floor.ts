@@ -10,14 +10,11 @@ import { closeSync, fdatasync, fsyncSync, openSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { FrameReader, encodeFrame } from '../src/intake/frame-codec.js';
-import { WAL_CHECKPOINT_PAGES } from '../src/outbox/store.js';
 import { serve } from './lib/rpc.js';
-import type { FloorMode } from './sections/intake.js';
+import { FIRST_CHECKPOINT_WAL_BYTES, type FloorMode } from './sections/intake.js';
 
 /** An intake commit of one change writes about nine 4 KiB pages to the WAL: the row and its indexes. */
 const COMMIT_BYTES = 9 * 4096;
-/** The size an agent's WAL reaches at its first checkpoint (WAL_CHECKPOINT_PAGES frames of a 4 KiB page). */
-const WAL_BYTES = WAL_CHECKPOINT_PAGES * (4096 + 24);
 
 let server: net.Server | undefined;
 let fd: number | undefined;
@@ -29,7 +26,7 @@ serve(
       fd = openSync(path.join(a.dir, 'floor.wal'), 'w', 0o600);
       const page = Buffer.alloc(COMMIT_BYTES, 0x5a);
       if (a.mode === 'overwrite') {
-        for (let at = 0; at < WAL_BYTES; at += page.length) writeSync(fd, page, 0, page.length, at);
+        for (let at = 0; at < FIRST_CHECKPOINT_WAL_BYTES; at += page.length) writeSync(fd, page, 0, page.length, at);
         fsyncSync(fd);
       }
       let at = 0;
@@ -46,7 +43,7 @@ serve(
             if (a.mode === 'append') writeSync(fd!, page);
             else {
               writeSync(fd!, page, 0, page.length, at);
-              at = at + 2 * page.length > WAL_BYTES ? 0 : at + page.length;
+              at = at + 2 * page.length > FIRST_CHECKPOINT_WAL_BYTES ? 0 : at + page.length;
             }
             fdatasync(fd!, (err) => sock.write(encodeFrame(err ? { v: 1, ok: false, code: 'E_FLOOR', message: err.message } : { v: 1, ok: true, id: 'floor' })));
           }

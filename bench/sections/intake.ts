@@ -131,7 +131,7 @@ async function loadRuns(socketPath: string, o: Plan, agentWal: string | undefine
 }
 
 /** The WAL's size when SQLite checkpoints it for the first time: its header and WAL_CHECKPOINT_PAGES 4 KiB frames. */
-const FIRST_CHECKPOINT_WAL_BYTES = 32 + WAL_CHECKPOINT_PAGES * (24 + 4096);
+export const FIRST_CHECKPOINT_WAL_BYTES = 32 + WAL_CHECKPOINT_PAGES * (24 + 4096);
 
 async function agentRuns(dir: string, o: Plan, execArgv: string[]): Promise<IntakeRun[]> {
   mkdirSync(dir);
