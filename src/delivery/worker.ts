@@ -263,7 +263,9 @@ export class DeliveryWorker {
     if (this.settleTimer) clearTimeout(this.settleTimer);
     this.settleTimer = undefined;
     const batch = this.settled.splice(0);
-    for (const { log, s } of batch) if (s.event) log.write(s.event, s.fields ?? {});
+    this.journal.batch(() => {
+      for (const { log, s } of batch) if (s.event) log.write(s.event, s.fields ?? {});
+    });
     for (const row of this.ended.splice(0)) this.owned.delete(row.id);
     if (!this.running) {
       this.commit(batch);

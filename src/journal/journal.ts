@@ -30,6 +30,8 @@ export class Journal extends EventEmitter {
   private fd: number | undefined;
   private readonly level: Level;
   private readonly toStderr: boolean;
+  /** Events written inside batch(): their lines, appended together when it ends, and the entries to emit then. */
+  private batched: { lines: string; entries: JournalEntry[] } | undefined;
   /** Events that could not be appended to the file (disk full); they went to stderr instead. */
   fileWriteFailures = 0;
 
@@ -52,23 +54,49 @@ export class Journal extends EventEmitter {
       if (v === undefined || SECRET_KEY.test(k) || Object.hasOwn(entry, k)) continue;
       entry[k] = v;
     }
-    if (LEVEL_RANK[ev.level] <= LEVEL_RANK[this.level]) {
-      const line = JSON.stringify(entry) + '\n';
-      let toStderr = this.toStderr;
-      if (this.fd !== undefined) {
-        try {
-          appendFileSync(this.fd, line);
-        } catch {
-          // A full disk must not stop the agent: the event still reaches stderr (journald), and the file resumes
-          // when space is back.
-          this.fileWriteFailures++;
-          toStderr = true;
-        }
-      }
-      if (toStderr) process.stderr.write(line);
+    const line = LEVEL_RANK[ev.level] <= LEVEL_RANK[this.level] ? JSON.stringify(entry) + '\n' : '';
+    if (this.batched) {
+      this.batched.lines += line;
+      this.batched.entries.push(entry);
+      return entry;
     }
+    this.append(line);
     this.emit('event', entry);
     return entry;
+  }
+
+  /**
+   * Runs `fn` and appends every event it writes in one write when it returns (or throws), then tells the listeners:
+   * delivery journals a turn's outcomes before committing them, and one append per turn instead of one per outcome
+   * is a system call saved per delivered change. Still synchronous: all of them are in the file before `batch`
+   * returns, so before the commit that follows it.
+   */
+  batch<T>(fn: () => T): T {
+    if (this.batched) return fn();
+    const b = (this.batched = { lines: '', entries: [] });
+    try {
+      return fn();
+    } finally {
+      this.batched = undefined;
+      this.append(b.lines);
+      for (const entry of b.entries) this.emit('event', entry);
+    }
+  }
+
+  private append(lines: string): void {
+    if (lines === '') return;
+    let toStderr = this.toStderr;
+    if (this.fd !== undefined) {
+      try {
+        appendFileSync(this.fd, lines);
+      } catch {
+        // A full disk must not stop the agent: the event still reaches stderr (journald), and the file resumes
+        // when space is back.
+        this.fileWriteFailures++;
+        toStderr = true;
+      }
+    }
+    if (toStderr) process.stderr.write(lines);
   }
 
   /**

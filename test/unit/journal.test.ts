@@ -116,6 +116,45 @@ describe('Journal', () => {
     assert.deepEqual(lines(file).map((e) => e.id), [1000, 1001]);
   });
 
+  it('batch appends the events written inside it together when it returns, then tells listeners, file first', () => {
+    const file = path.join(root, `j${n++}`, 'journal.jsonl');
+    const j = new Journal({ file, level: 'info' });
+    j.write(EV.captured, { change: 'c0' });
+    const inFileWhenSeen: number[] = [];
+    j.on('event', () => inFileWhenSeen.push(lines(file).length));
+    const inFileDuring: number[] = [];
+    const child = j.child({ target: 'iij' });
+    const out = j.batch(() => {
+      j.write(EV.synced, { change: 'c1' });
+      child.write(EV.searchCompleted, { change: 'c2' }); // debug: filtered from the file, still seen by listeners
+      j.batch(() => child.write(EV.synced, { change: 'c3' })); // nested: part of the outer batch
+      inFileDuring.push(lines(file).length);
+      return 'result';
+    });
+    assert.equal(out, 'result');
+    assert.deepEqual(inFileDuring, [1], 'nothing of the batch reaches the file before it ends');
+    assert.deepEqual(lines(file).map((e) => [e.id, e.change]), [[2000, 'c0'], [3000, 'c1'], [3000, 'c3']]);
+    assert.deepEqual(inFileWhenSeen, [3, 3, 3], 'listeners hear of each event once all of them are in the file');
+    j.close();
+  });
+
+  it('batch still writes what it collected when its function throws, and later writes are not batched', () => {
+    const file = path.join(root, `j${n++}`, 'journal.jsonl');
+    const j = new Journal({ file });
+    assert.throws(
+      () =>
+        j.batch(() => {
+          j.write(EV.synced, { change: 'c1' });
+          throw new Error('commit failed');
+        }),
+      /commit failed/,
+    );
+    assert.deepEqual(lines(file).map((e) => e.change), ['c1']);
+    j.write(EV.synced, { change: 'c2' });
+    assert.deepEqual(lines(file).map((e) => e.change), ['c1', 'c2']);
+    j.close();
+  });
+
   it('waitFor resolves with the first matching event written afterwards', async () => {
     const j = new Journal();
     const p = j.waitFor((e) => e.id === EV.synced.id && e.account === 'bob', 60_000);
