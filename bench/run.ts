@@ -87,6 +87,8 @@ async function main(): Promise<void> {
     const plan: DeliveryPlan = {
       latencies: [5, 20, 100], concurrencies: [1, 8, 32], maxChanges: sizes.deliveryMax, iijUsers: smoke ? 100 : 5000,
       secondsAtLimit: sizes.secondsAtLimit, minChanges: sizes.minChanges, profile: smoke ? [] : ['5/32'], floorSeconds: smoke ? 0.3 : 10,
+      // docs/architecture.md#performance-budgets: the agent's CPU per delivered change at L = 5 ms.
+      cpuBudgets: [{ latencyMs: 5, concurrency: 1, maxMs: 1 }, { latencyMs: 5, concurrency: 32, maxMs: 0.5 }], cpuRepeats: smoke ? 1 : 4,
     };
     log(`§2 delivery: L ∈ {5, 20, 100} ms × C ∈ {1, 8, 32}, up to ${plan.maxChanges} changes over ${plan.iijUsers} IIJ users`);
     const measuredAt = new Date().toISOString();

@@ -27,3 +27,9 @@ export function fmt(n: number, digits = 2): string {
   if (!Number.isFinite(n)) return 'n/a';
   return n.toFixed(digits);
 }
+
+/** The median (the mean of the middle two for an even count). */
+export function median(v: readonly number[]): number {
+  const s = [...v].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}

@@ -37,6 +37,18 @@ export interface DeliveryRun {
   floor?: DeliveryFloorRun;
   /** At C=1: the same bare client over node:http and over a bare socket (what the HTTP stack itself costs). */
   otherFloors?: DeliveryFloorRun[];
+  /**
+   * Rows with a CPU budget (DeliveryPlan.cpuBudgets): agentCpuMs of this run and of `cpuRepeats` more, each a fresh
+   * agent on the same outbox. One run's figure moves by ±15 % on this machine, so the verdict is on their median.
+   */
+  cpuRuns?: number[];
+}
+
+/** A budget on the agent's CPU per delivered change at one (L, C). */
+export interface CpuBudget {
+  latencyMs: number;
+  concurrency: number;
+  maxMs: number;
 }
 
 export interface DeliveryPlan {
@@ -51,6 +63,13 @@ export interface DeliveryPlan {
   profile: string[];
   /** Each (L, C) also from a bare client, sized to last about this long at the limit (0: not run). */
   floorSeconds: number;
+  /** The rows with a CPU budget; each also runs `cpuRepeats` more times (the repeats are not profiled). */
+  cpuBudgets: CpuBudget[];
+  cpuRepeats: number;
+}
+
+export function cpuBudgetOf(plan: Pick<DeliveryPlan, 'cpuBudgets'>, run: Pick<DeliveryRun, 'latencyMs' | 'concurrency'>): CpuBudget | undefined {
+  return plan.cpuBudgets?.find((b) => b.latencyMs === run.latencyMs && b.concurrency === run.concurrency);
 }
 
 export function changesFor(plan: DeliveryPlan, latencyMs: number, concurrency: number): number {
@@ -83,6 +102,10 @@ export async function benchDelivery(plan: DeliveryPlan, log: (s: string) => void
           // The figures come from an agent without a profiler (its sampling costs CPU and delays turns); a profiled
           // rerun of the same row gives only the hot spots.
           if (plan.profile.includes(`${latencyMs}/${concurrency}`)) r.hotSpots = (await oneRun(root, template(n), em, { ...o, profile: true })).hotSpots;
+          if (cpuBudgetOf(plan, r)) {
+            r.cpuRuns = [r.agentCpuMs];
+            for (let i = 0; i < plan.cpuRepeats; i++) r.cpuRuns.push((await oneRun(root, template(n), em, { ...o, profile: false })).agentCpuMs);
+          }
           if (plan.floorSeconds > 0) {
             const changes = Math.max(plan.minChanges, Math.min(plan.maxChanges, Math.ceil(r.limit * plan.floorSeconds)));
             const floorRun = (client: FloorClient) => floor.call<DeliveryFloorRun>('run', { scimBase: em.scimBase, token: em.token, concurrency, changes, iijUsers: plan.iijUsers, client });
