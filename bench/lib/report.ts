@@ -145,12 +145,12 @@ export function writeReport(r: BenchResults): string {
       L.push('The CPU budget, read on the median of repeated runs: one run\'s CPU per change moves by about ±15 % between runs minutes apart on this machine. Each run is a fresh agent on the same');
       L.push('pre-filled outbox; the first is the row above, the others ran right after it.');
       L.push('');
-      L.push('| L ms | C | runs | agent CPU ms/change, each run | median | budget | verdict |');
+      L.push('| L ms | C | runs | agent CPU ms/change, each run | median | budget: at most, ms | verdict |');
       L.push('| ---: | ---: | ---: | --- | ---: | ---: | --- |');
       for (const x of cpuRows) {
         const b = cpuBudgetOf(p, x)!;
         const m = median(x.cpuRuns!);
-        L.push(`| ${x.latencyMs} | ${x.concurrency} | ${x.cpuRuns!.length} | ${x.cpuRuns!.map((c) => fmt(c)).join(' / ')} | ${fmt(m)} | ≤ ${fmt(b.maxMs, 1)} ms | ${verdict(m <= b.maxMs)} |`);
+        L.push(`| ${x.latencyMs} | ${x.concurrency} | ${x.cpuRuns!.length} | ${x.cpuRuns!.map((c) => fmt(c)).join(' / ')} | ${fmt(m)} | ${fmt(b.maxMs, 1)} | ${verdict(m <= b.maxMs)} |`);
       }
       L.push('');
     }
