@@ -549,7 +549,9 @@ fifth round's profile, in \`src/journal/journal.ts\` and \`src/targets/http-clie
   native code. Timed the same way, per delivered change: the turn's settle-and-claim 63 µs (claim 33, settle 14,
   the commit the rest), \`deliveredFor\` 19 µs, unsealing 20 µs (5 µs in a tight loop) — about 100 µs of the
   ~450 µs. *Tried and not kept*: \`deliveredFor\` as two statements, slower in place (0.517 ms per change, one run);
-  a 32 MiB page cache, no change to \`deliveredFor\` (so its cost is not cache misses in SQLite's cache).
+  a 32 MiB page cache, no change to \`deliveredFor\` (so its cost is not cache misses in SQLite's cache); undici's
+  \`Pool\` for the target's origin instead of an \`Agent\` (the layer that picks a pool by origin), 4 interleaved
+  pairs: 0.479 / 0.456 / 0.411 / 0.447 → 0.516 / 0.492 / 0.500 / 0.417 ms — no gain.
 - **C=1: still out of reach.** This run's floors at L=5: undici 1.37 ms, \`node:http\` 0.94 ms, the hand-written
   socket 0.30 ms; the agent's median 1.92 ms is ~0.55 ms over its undici floor. On \`node:http\` (no proxy tunnel
   with authentication of its own) the same agent would be near 1.5 ms: only a hand-written HTTP client brings C=1
