@@ -427,14 +427,14 @@ of the WAL**:
   5.15 ms.
 
 *What remains*: **1 client: met in the steady state, missed in the first ~2 500 changes after a start.** Steady, the
-agent's p99 is 3.76–4.44 ms in this run (3.50–4.48 in the last), under 5 ms in 3 of 3 rounds and at or just under its
-round's overwrite floor (0.1–0.2 ms under it; 0.1–0.9 ms over it in the last run). The first 2 000 after a start are at 5.82–6.37 ms (6.12–7.78 in the last run): V8 compiling
-the agent's hot code while it serves (sixth round), plus the WAL's growth for the first ~900 (fifth round). An agent
-runs for months; the first seconds of load after a start are the exception, and their p99 is reported as the MISS
-it is.
+agent's p99 is 3.76–4.44 ms in this run (3.50–4.48 in the last), under 5 ms in 3 of 3 rounds and at or just under
+its round's overwrite floor (0.1–0.2 ms under it; 0.1–0.9 ms over it in the last run). The first 2 000 after a start
+are at 5.82–6.37 ms (6.12–7.78 in the last run): V8 compiling the agent's hot code while it serves (sixth round),
+plus the WAL's growth for the first ~900 (fifth round). An agent runs for months; the first seconds of load after a
+start are the exception, and their p99 is reported as the MISS it is.
 **8 clients: out of reach on this machine.** A server that answers without touching the disk is itself above 5 ms
-at the p99 in 8 of the 9 rounds of the last three runs (4.94–6.01 ms), and every durable floor is at 6.42–12.17 ms. A DC
-does not send 8 concurrent changes continuously; group commit (one transaction and one fsync per batch) keeps the
+at the p99 in 8 of the 9 rounds of the last three runs (4.94–6.01 ms), and every durable floor is at 6.42–12.17 ms.
+A DC does not send 8 concurrent changes continuously; group commit (one transaction and one fsync per batch) keeps the
 agent at 94–110 % of the append floor's throughput there in this run (59–100 % and 73–103 % in the two before).
 
 ### Delivery ratio (budget ≥ 80 % of C/(2L))
